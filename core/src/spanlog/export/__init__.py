@@ -1,0 +1,41 @@
+"""Exporters: where finished traces go. One exporter is active at a time; ``set_exporter`` replaces it."""
+
+from __future__ import annotations
+
+import threading
+
+from spanlog.export.base import TraceExporter
+from spanlog.export.memory import InMemoryTraceExporter
+
+_lock = threading.Lock()
+_exporter: TraceExporter | None = None
+
+
+def get_exporter() -> TraceExporter:
+    """The active exporter (by default an in-memory one holding the latest 1,000 traces)."""
+    global _exporter
+    if _exporter is None:
+        with _lock:
+            if _exporter is None:
+                _exporter = InMemoryTraceExporter()
+    return _exporter
+
+
+def set_exporter(exporter: TraceExporter | None) -> TraceExporter | None:
+    """Make ``exporter`` receive every trace that finishes from now on (None: back to the default).
+
+    The previous exporter is flushed and shut down; it is returned.
+    """
+    global _exporter
+    if exporter is not None and not isinstance(exporter, TraceExporter):
+        from spanlog.exceptions import InvalidArgumentError
+
+        raise InvalidArgumentError(f"set_exporter() needs a spanlog.export.TraceExporter, got {exporter!r}")
+    with _lock:
+        previous, _exporter = _exporter, exporter
+    if previous is not None and previous is not exporter:
+        previous.shutdown()
+    return previous
+
+
+__all__ = ["InMemoryTraceExporter", "TraceExporter", "get_exporter", "set_exporter"]

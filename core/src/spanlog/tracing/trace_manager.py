@@ -1,0 +1,387 @@
+"""Trace assembly: start spans on spanlog's OpenTelemetry tracer, keep each open trace's spans together, and
+hand the finished trace to the exporter when its root span ends.
+
+One lock per trace (not a global one) guards ending spans, so traces on different threads never contend.
+The active span lives in the OpenTelemetry context under spanlog's own key, next to OpenTelemetry's current
+span, so one ``attach`` makes it current for spanlog and for any other OpenTelemetry instrumentation.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry.context import Context
+from opentelemetry.trace.propagation import _SPAN_KEY
+
+from spanlog.entities.span import NO_OP_SPAN, LiveSpan, NoOpSpan, SpanAttributeKey
+from spanlog.entities.span_status import OK_STATUS, UNSET_STATUS, SpanStatusCode
+from spanlog.entities.trace import Trace, TraceData, TraceInfo, TraceStatus
+from spanlog.exceptions import SpanNotFoundError, TraceNotFoundError
+from spanlog.tracing.provider import get_tracer
+from spanlog.tracing.serialization import dumps, loads
+from spanlog.tracing.state import STATE, report_internal_error, warn_once
+
+_logger = logging.getLogger("spanlog.tracing")
+
+SPANLOG_SPAN_KEY = otel_context.create_key("spanlog-span")
+_EMPTY_CONTEXT = Context()
+
+TRACE_NAME_TAG = "spanlog.traceName"
+SOURCE_RUN_METADATA = "spanlog.sourceRun"
+
+_active: dict[str, TraceRecord] = {}
+_last_trace: Trace | None = None
+_type_json: dict[str, str] = {}
+
+
+def type_json(span_type: str) -> str:
+    """The JSON form of a span type, cached: most programs use a handful."""
+    cached = _type_json.get(span_type)
+    if cached is None:
+        cached = _type_json[span_type] = dumps(span_type)
+    return cached
+
+
+class TraceRecord:
+    """A trace that has started and not ended: its spans, tags and metadata."""
+
+    __slots__ = (
+        "by_id",
+        "experiment_id",
+        "finished",
+        "lock",
+        "metadata",
+        "request_id",
+        "rid_json",
+        "root",
+        "spans",
+        "tags",
+    )
+
+    def __init__(self, request_id: str, experiment_id: str) -> None:
+        self.request_id = request_id
+        self.rid_json = '"' + request_id + '"'
+        self.experiment_id = experiment_id
+        self.root: LiveSpan | None = None
+        self.spans: list[LiveSpan] = []
+        self.by_id: dict[int, LiveSpan] = {}
+        self.tags: dict[str, str] = {}
+        self.metadata: dict[str, str] = {}
+        self.lock = threading.Lock()
+        self.finished = False
+
+    def end_span(self, span: LiveSpan, end_time_ns: int | None) -> None:
+        """End ``span`` once; when it is the root, end the open children too and finish the trace."""
+        with self.lock:
+            if span._end_ns is not None:
+                return
+            otel = span._otel
+            otel.end(end_time=end_time_ns)
+            span._end_ns = otel.end_time
+            if span._status is None:
+                span._status = OK_STATUS
+            if span is not self.root:
+                return
+            left_open = [s for s in self.spans if s._end_ns is None]
+            for child in left_open:
+                child._attrs[SpanAttributeKey.ENDED_WITH_TRACE] = "true"
+                child._otel.end(end_time=span._end_ns)
+                child._end_ns = span._end_ns
+                child._status = UNSET_STATUS
+            self.finished = True
+        if left_open:
+            _logger.warning(
+                "trace %s ended while %d of its spans were still open (%s); they were ended with it "
+                "and marked %s",
+                self.request_id,
+                len(left_open),
+                ", ".join(repr(s._name) for s in left_open[:5]),
+                SpanAttributeKey.ENDED_WITH_TRACE,
+            )
+        _finish_trace(self)
+
+
+def _new_span(
+    name: str,
+    span_type: str,
+    parent: LiveSpan | None,
+    attributes: Mapping[str, Any] | None,
+    experiment_id: str | None = None,
+    start_time_ns: int | None = None,
+) -> LiveSpan:
+    tracer = get_tracer()
+    if parent is None:
+        otel_span = tracer.start_span(name, context=_EMPTY_CONTEXT, start_time=start_time_ns)
+        sc = otel_span.get_span_context()
+        record = TraceRecord(f"tr-{sc.trace_id:032x}", experiment_id or _active_experiment_id())
+        run = _active_run()
+        if run is not None:
+            record.metadata[SOURCE_RUN_METADATA] = run.info.run_id
+        parent_id = None
+    else:
+        record = parent._record
+        parent_ctx = parent._otel_parent_ctx
+        if parent_ctx is None:
+            parent_ctx = parent._otel_parent_ctx = Context({_SPAN_KEY: parent._otel})
+        otel_span = tracer.start_span(name, context=parent_ctx, start_time=start_time_ns)
+        sc = otel_span.get_span_context()
+        parent_id = parent._span_id
+    attrs = {SpanAttributeKey.REQUEST_ID: record.rid_json, SpanAttributeKey.SPAN_TYPE: type_json(span_type)}
+    if attributes:
+        for key, value in attributes.items():
+            attrs[str(key)] = dumps(value)
+    span = LiveSpan(
+        otel_span=otel_span,
+        record=record,
+        name=name,
+        trace_id=sc.trace_id,
+        span_id=sc.span_id,
+        parent_id=parent_id,
+        start_time_ns=otel_span.start_time,
+        end_time_ns=None,
+        status=None,
+        attributes=attrs,
+        span_type=span_type,
+        request_id=record.request_id,
+    )
+    with record.lock:
+        if parent is None:
+            record.root = span
+            _active[record.request_id] = record
+        record.spans.append(span)
+        record.by_id[sc.span_id] = span
+    return span
+
+
+def _active_experiment_id() -> str:
+    from spanlog.tracking.fluent import active_experiment_id
+
+    return active_experiment_id()
+
+
+def _active_run() -> Any:
+    from spanlog.tracking.fluent import active_run
+
+    return active_run()
+
+
+# -- fluent spans (follow the context) ---------------------------------------------------------------------
+
+
+def current_span() -> LiveSpan | NoOpSpan | None:
+    """The span active in this context (a NoOpSpan inside a sampled-out trace), or None."""
+    return otel_context.get_current().get(SPANLOG_SPAN_KEY)  # type: ignore[return-value]
+
+
+def open_span(name: str, span_type: str, attributes: Mapping[str, Any] | None) -> LiveSpan | NoOpSpan:
+    """Start a span under the active one (a new trace when there is none); not yet made current."""
+    if not STATE.enabled:
+        return NO_OP_SPAN
+    parent: Any = otel_context.get_current().get(SPANLOG_SPAN_KEY)
+    if parent is None:
+        ratio = STATE.sampling_ratio
+        if ratio < 1.0 and random.random() >= ratio:
+            return NO_OP_SPAN
+    elif parent is NO_OP_SPAN:
+        return NO_OP_SPAN
+    elif parent._record.finished:
+        warn_once(
+            "parent-ended",
+            "span %r started under span %r whose trace has already ended; it starts a new trace",
+            name,
+            parent.name,
+        )
+        parent = None
+    return _new_span(name, span_type, parent, attributes)
+
+
+def activate(span: LiveSpan | NoOpSpan) -> object | None:
+    """Make ``span`` the active span of this context; returns the token for :func:`deactivate`."""
+    current = otel_context.get_current()
+    if span is NO_OP_SPAN:
+        if current.get(SPANLOG_SPAN_KEY) is NO_OP_SPAN or not STATE.enabled:
+            return None
+        return otel_context.attach(Context({**current, SPANLOG_SPAN_KEY: span}))
+    return otel_context.attach(Context({**current, _SPAN_KEY: span._otel, SPANLOG_SPAN_KEY: span}))  # type: ignore[union-attr]
+
+
+def deactivate(token: Any) -> None:
+    """Undo :func:`activate`."""
+    if token is not None:
+        otel_context.detach(token)
+
+
+def close_span(span: LiveSpan | NoOpSpan, exc: BaseException | None, outputs: Any, has_outputs: bool) -> None:
+    """End a fluent span: record the exception (ERROR) or the outputs, then end it. Never raises."""
+    if span is NO_OP_SPAN:
+        return
+    try:
+        if span._end_ns is not None:  # type: ignore[union-attr]
+            return
+        if exc is not None:
+            if not isinstance(exc, GeneratorExit):
+                span.record_exception(exc)
+        elif has_outputs and not STATE.hide_outputs:
+            span._attrs[SpanAttributeKey.OUTPUTS] = dumps(outputs)  # type: ignore[union-attr]
+        span._record.end_span(span, None)  # type: ignore[union-attr]
+    except Exception as internal:
+        report_internal_error("ending a span", internal)
+
+
+# -- client spans (explicit ids) ---------------------------------------------------------------------------
+
+
+def start_client_trace(
+    name: str,
+    span_type: str,
+    attributes: Mapping[str, Any] | None,
+    tags: Mapping[str, Any] | None,
+    experiment_id: str | None,
+    start_time_ns: int | None,
+) -> LiveSpan | NoOpSpan:
+    """Start a new trace's root span without touching the context."""
+    if not STATE.enabled:
+        return NO_OP_SPAN
+    span = _new_span(name, span_type, None, attributes, experiment_id, start_time_ns)
+    if tags:
+        span._record.tags.update({str(k): str(v) for k, v in tags.items()})
+    return span
+
+
+def find_record(request_id: str) -> TraceRecord:
+    """The open trace with this request id; raises TraceNotFoundError naming it otherwise."""
+    record = _active.get(request_id) if isinstance(request_id, str) else None
+    if record is None:
+        raise TraceNotFoundError(
+            f"no open trace with request_id {request_id!r}: it was never started in this process or has "
+            "already ended (request ids look like 'tr-' followed by 32 hex digits)"
+        )
+    return record
+
+
+def find_span(request_id: str, span_id: str) -> LiveSpan:
+    """The span ``span_id`` of the open trace ``request_id``; raises SpanNotFoundError naming both."""
+    record = find_record(request_id)
+    try:
+        key = int(span_id, 16) if isinstance(span_id, str) and len(span_id) == 16 else None
+    except ValueError:
+        key = None
+    span = record.by_id.get(key) if key is not None else None
+    if span is None:
+        raise SpanNotFoundError(
+            f"trace {request_id!r} has no span with span_id {span_id!r} "
+            "(span ids are the 16 hex digits of Span.span_id)"
+        )
+    return span
+
+
+def start_client_span(
+    name: str,
+    request_id: str,
+    parent_id: str,
+    span_type: str,
+    attributes: Mapping[str, Any] | None,
+    start_time_ns: int | None,
+) -> LiveSpan | NoOpSpan:
+    """Start a child of span ``parent_id`` in the open trace ``request_id``."""
+    if not STATE.enabled:
+        return NO_OP_SPAN
+    parent = find_span(request_id, parent_id)
+    return _new_span(name, span_type, parent, attributes, None, start_time_ns)
+
+
+# -- finishing ---------------------------------------------------------------------------------------------
+
+
+def _finish_trace(record: TraceRecord) -> None:
+    global _last_trace
+    _active.pop(record.request_id, None)
+    try:
+        root = record.root
+        assert root is not None and root._end_ns is not None and root._status is not None
+        status = TraceStatus.ERROR if root._status.status_code is SpanStatusCode.ERROR else TraceStatus.OK
+        tags = record.tags
+        tags.setdefault(TRACE_NAME_TAG, root._name)
+        info = TraceInfo(
+            request_id=record.request_id,
+            experiment_id=record.experiment_id,
+            timestamp_ms=root._start_ns // 1_000_000,
+            execution_time_ms=(root._end_ns - root._start_ns) // 1_000_000,
+            status=status,
+            request_metadata=record.metadata,
+            tags=tags,
+        )
+        trace = Trace(info, TraceData(spans=list(record.spans)))
+        if STATE.masking_function is not None:
+            _mask(trace, STATE.masking_function)
+        _last_trace = trace
+    except Exception as exc:
+        report_internal_error("assembling a trace", exc)
+        return
+    try:
+        from spanlog.export import get_exporter
+
+        get_exporter().export(trace)
+    except Exception as exc:
+        report_internal_error("exporting a trace", exc)
+
+
+def _mask(trace: Trace, mask: Any) -> None:
+    """Apply the user's masking function to inputs, outputs and user attributes of every span."""
+    for span in trace.data.spans:
+        attrs = span._attrs
+        for key in list(attrs):
+            if key in (SpanAttributeKey.REQUEST_ID, SpanAttributeKey.SPAN_TYPE):
+                continue
+            if key == SpanAttributeKey.INPUTS:
+                field = "inputs"
+            elif key == SpanAttributeKey.OUTPUTS:
+                field = "outputs"
+            else:
+                field = f"attributes.{key}"
+            try:
+                attrs[key] = dumps(mask(loads(attrs[key]), field))
+            except Exception as exc:
+                # never export what the user asked to hide: drop the value instead
+                attrs[key] = dumps("<masking failed>")
+                report_internal_error("masking function", exc)
+
+
+# -- reads -------------------------------------------------------------------------------------------------
+
+
+def get_last_trace() -> Trace | None:
+    """The trace that finished last in this process."""
+    return _last_trace
+
+
+def get_finished_trace(request_id: str) -> Trace | None:
+    """A finished trace from the exporter, when it can serve reads."""
+    last = _last_trace
+    if last is not None and last.info.request_id == request_id:
+        return last
+    from spanlog.export import get_exporter
+
+    return get_exporter().get_trace(request_id)
+
+
+def update_trace(
+    record: TraceRecord, tags: Mapping[str, Any] | None, metadata: Mapping[str, Any] | None
+) -> None:
+    """Merge tags and metadata (values as strings) into an open trace."""
+    if tags:
+        record.tags.update({str(k): v if isinstance(v, str) else dumps(v) for k, v in tags.items()})
+    if metadata:
+        record.metadata.update({str(k): v if isinstance(v, str) else dumps(v) for k, v in metadata.items()})
+
+
+def reset() -> None:
+    """Forget open traces and the last trace (tests use this)."""
+    global _last_trace
+    _active.clear()
+    _last_trace = None
