@@ -11,7 +11,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import spanlog
-from spanlog.tracing.provider import get_tracer_provider
+from spanlog.tracing.provider import get_tracer_provider, reset_for_tests
 
 
 def test_foreign_instrumentation_sees_spanlog_span_as_parent() -> None:
@@ -57,12 +57,18 @@ def test_span_processors_on_spanlogs_provider_see_its_spans() -> None:
     processor = SimpleSpanProcessor(exporter)
     get_tracer_provider().add_span_processor(processor)
     try:
-        with spanlog.start_span("outer"):
-            with spanlog.start_span("inner"):
+        with spanlog.start_span("outer") as outer:
+            with spanlog.start_span("inner") as inner:
                 pass
     finally:
         processor.shutdown()
-    assert [s.name for s in exporter.get_finished_spans()] == ["inner", "outer"]
+        reset_for_tests()
+    sdk_inner, sdk_outer = exporter.get_finished_spans()
+    assert (sdk_inner.name, sdk_outer.name) == ("inner", "outer")
+    assert f"{sdk_inner.context.span_id:016x}" == inner.span_id
+    assert f"{sdk_inner.parent.span_id:016x}" == outer.span_id
+    assert sdk_outer.context.trace_id == sdk_inner.context.trace_id == int(outer.request_id[3:], 16)
+    assert sdk_inner.start_time == inner.start_time_ns and sdk_inner.end_time == inner.end_time_ns
 
 
 def test_import_is_light() -> None:

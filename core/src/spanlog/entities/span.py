@@ -220,11 +220,12 @@ class LiveSpan(Span):
     is the finished span of its trace, and further setters are ignored with a warning.
     """
 
-    __slots__ = ("_otel", "_otel_parent_ctx", "_record")
+    __slots__ = ("_otel", "_otel_parent_ctx", "_otel_view", "_record")
 
     def __init__(self, *, otel_span: Any, record: Any, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self._otel = otel_span
+        self._otel = otel_span  # an SDK span when span processors want one, else None
+        self._otel_view: Any = otel_span  # what OpenTelemetry sees as the current span (made on demand)
         self._record = record
         self._otel_parent_ctx: Any = None
 

@@ -11,25 +11,33 @@ from __future__ import annotations
 import logging
 import random
 import threading
+import time
 from collections.abc import Mapping
 from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry.context import Context
+from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 from opentelemetry.trace.propagation import _SPAN_KEY
 
+from spanlog import export as _export
 from spanlog.entities.span import NO_OP_SPAN, LiveSpan, NoOpSpan, SpanAttributeKey
 from spanlog.entities.span_status import OK_STATUS, UNSET_STATUS, SpanStatusCode
 from spanlog.entities.trace import Trace, TraceData, TraceInfo, TraceStatus
 from spanlog.exceptions import SpanNotFoundError, TraceNotFoundError
-from spanlog.tracing.provider import get_tracer
+from spanlog.tracing.provider import get_tracer, sdk_spans_wanted
 from spanlog.tracing.serialization import dumps, loads
 from spanlog.tracing.state import STATE, report_internal_error, warn_once
+from spanlog.tracking import fluent as _tracking
 
 _logger = logging.getLogger("spanlog.tracing")
 
 SPANLOG_SPAN_KEY = otel_context.create_key("spanlog-span")
 _EMPTY_CONTEXT = Context()
+_SAMPLED = TraceFlags(TraceFlags.SAMPLED)
+_getrandbits = random.getrandbits
+_dict_set = dict.__setitem__
+_time_ns = time.time_ns
 
 TRACE_NAME_TAG = "spanlog.traceName"
 SOURCE_RUN_METADATA = "spanlog.sourceRun"
@@ -63,9 +71,9 @@ class TraceRecord:
         "tags",
     )
 
-    def __init__(self, request_id: str, experiment_id: str) -> None:
-        self.request_id = request_id
-        self.rid_json = '"' + request_id + '"'
+    def __init__(self, request_id: str | None, experiment_id: str) -> None:
+        self.request_id: str = request_id  # type: ignore[assignment]
+        self.rid_json = "" if request_id is None else '"' + request_id + '"'
         self.experiment_id = experiment_id
         self.root: LiveSpan | None = None
         self.spans: list[LiveSpan] = []
@@ -75,14 +83,22 @@ class TraceRecord:
         self.lock = threading.Lock()
         self.finished = False
 
+    def set_request_id(self, request_id: str) -> None:
+        """Name the trace once its root span has drawn its trace id."""
+        self.request_id = request_id
+        self.rid_json = '"' + request_id + '"'
+
     def end_span(self, span: LiveSpan, end_time_ns: int | None) -> None:
         """End ``span`` once; when it is the root, end the open children too and finish the trace."""
         with self.lock:
             if span._end_ns is not None:
                 return
             otel = span._otel
-            otel.end(end_time=end_time_ns)
-            span._end_ns = otel.end_time
+            if otel is not None:
+                otel.end(end_time=end_time_ns)
+                span._end_ns = otel.end_time
+            else:
+                span._end_ns = end_time_ns or _time_ns()
             if span._status is None:
                 span._status = OK_STATUS
             if span is not self.root:
@@ -90,7 +106,8 @@ class TraceRecord:
             left_open = [s for s in self.spans if s._end_ns is None]
             for child in left_open:
                 child._attrs[SpanAttributeKey.ENDED_WITH_TRACE] = "true"
-                child._otel.end(end_time=span._end_ns)
+                if child._otel is not None:
+                    child._otel.end(end_time=span._end_ns)
                 child._end_ns = span._end_ns
                 child._status = UNSET_STATUS
             self.finished = True
@@ -114,23 +131,32 @@ def _new_span(
     experiment_id: str | None = None,
     start_time_ns: int | None = None,
 ) -> LiveSpan:
-    tracer = get_tracer()
     if parent is None:
-        otel_span = tracer.start_span(name, context=_EMPTY_CONTEXT, start_time=start_time_ns)
-        sc = otel_span.get_span_context()
-        record = TraceRecord(f"tr-{sc.trace_id:032x}", experiment_id or _active_experiment_id())
-        run = _active_run()
+        record = TraceRecord(None, experiment_id or _tracking.active_experiment_id())
+        run = _tracking._active_run.get()
         if run is not None:
             record.metadata[SOURCE_RUN_METADATA] = run.info.run_id
         parent_id = None
+        parent_ctx = _EMPTY_CONTEXT
     else:
         record = parent._record
-        parent_ctx = parent._otel_parent_ctx
-        if parent_ctx is None:
-            parent_ctx = parent._otel_parent_ctx = Context({_SPAN_KEY: parent._otel})
-        otel_span = tracer.start_span(name, context=parent_ctx, start_time=start_time_ns)
-        sc = otel_span.get_span_context()
         parent_id = parent._span_id
+        parent_ctx = None
+    if sdk_spans_wanted():
+        if parent_ctx is None:
+            parent_ctx = parent._otel_parent_ctx  # type: ignore[union-attr]
+            if parent_ctx is None:
+                parent_ctx = parent._otel_parent_ctx = Context({_SPAN_KEY: otel_view(parent)})  # type: ignore[union-attr, arg-type]
+        otel_span = get_tracer().start_span(name, context=parent_ctx, start_time=start_time_ns)
+        sc = otel_span.get_span_context()
+        trace_id, span_id, start_ns = sc.trace_id, sc.span_id, otel_span.start_time
+    else:
+        otel_span = None
+        trace_id = parent._trace_id if parent is not None else _new_trace_id()
+        span_id = _getrandbits(64) or 1
+        start_ns = start_time_ns or _time_ns()
+    if record.request_id is None:
+        record.set_request_id(f"tr-{trace_id:032x}")
     attrs = {SpanAttributeKey.REQUEST_ID: record.rid_json, SpanAttributeKey.SPAN_TYPE: type_json(span_type)}
     if attributes:
         for key, value in attributes.items():
@@ -139,10 +165,10 @@ def _new_span(
         otel_span=otel_span,
         record=record,
         name=name,
-        trace_id=sc.trace_id,
-        span_id=sc.span_id,
+        trace_id=trace_id,
+        span_id=span_id,
         parent_id=parent_id,
-        start_time_ns=otel_span.start_time,
+        start_time_ns=start_ns,
         end_time_ns=None,
         status=None,
         attributes=attrs,
@@ -154,20 +180,20 @@ def _new_span(
             record.root = span
             _active[record.request_id] = record
         record.spans.append(span)
-        record.by_id[sc.span_id] = span
+        record.by_id[span_id] = span
     return span
 
 
-def _active_experiment_id() -> str:
-    from spanlog.tracking.fluent import active_experiment_id
-
-    return active_experiment_id()
+def _new_trace_id() -> int:
+    return _getrandbits(128) or 1
 
 
-def _active_run() -> Any:
-    from spanlog.tracking.fluent import active_run
-
-    return active_run()
+def otel_view(span: LiveSpan) -> Any:
+    """The OpenTelemetry span that stands for ``span`` in the OpenTelemetry context."""
+    view = span._otel_view
+    if view is None:
+        view = span._otel_view = NonRecordingSpan(SpanContext(span._trace_id, span._span_id, False, _SAMPLED))
+    return view
 
 
 # -- fluent spans (follow the context) ---------------------------------------------------------------------
@@ -206,8 +232,13 @@ def activate(span: LiveSpan | NoOpSpan) -> object | None:
     if span is NO_OP_SPAN:
         if current.get(SPANLOG_SPAN_KEY) is NO_OP_SPAN or not STATE.enabled:
             return None
-        return otel_context.attach(Context({**current, SPANLOG_SPAN_KEY: span}))
-    return otel_context.attach(Context({**current, _SPAN_KEY: span._otel, SPANLOG_SPAN_KEY: span}))  # type: ignore[union-attr]
+        ctx = Context(current)
+        _dict_set(ctx, SPANLOG_SPAN_KEY, span)
+        return otel_context.attach(ctx)
+    ctx = Context(current)  # Context forbids item assignment; set the two keys on the fresh copy directly
+    _dict_set(ctx, _SPAN_KEY, otel_view(span))  # type: ignore[arg-type]
+    _dict_set(ctx, SPANLOG_SPAN_KEY, span)
+    return otel_context.attach(ctx)
 
 
 def deactivate(token: Any) -> None:
@@ -316,7 +347,11 @@ def _finish_trace(record: TraceRecord) -> None:
             request_metadata=record.metadata,
             tags=tags,
         )
-        trace = Trace(info, TraceData(spans=list(record.spans)))
+        trace = Trace(info, TraceData(spans=record.spans))  # type: ignore[arg-type]
+        # break the span -> record -> span cycles so finished traces are freed by refcount, not the GC
+        record.spans = []
+        record.by_id = {}
+        record.root = None
         if STATE.masking_function is not None:
             _mask(trace, STATE.masking_function)
         _last_trace = trace
@@ -324,9 +359,7 @@ def _finish_trace(record: TraceRecord) -> None:
         report_internal_error("assembling a trace", exc)
         return
     try:
-        from spanlog.export import get_exporter
-
-        get_exporter().export(trace)
+        _export.get_exporter().export(trace)
     except Exception as exc:
         report_internal_error("exporting a trace", exc)
 
@@ -365,9 +398,7 @@ def get_finished_trace(request_id: str) -> Trace | None:
     last = _last_trace
     if last is not None and last.info.request_id == request_id:
         return last
-    from spanlog.export import get_exporter
-
-    return get_exporter().get_trace(request_id)
+    return _export.get_exporter().get_trace(request_id)
 
 
 def update_trace(

@@ -52,7 +52,7 @@ def active_experiment_id() -> str:
         if name:
             _active_experiment_id = get_registry().get_or_create_experiment(name).experiment_id
         else:
-            return DEFAULT_EXPERIMENT_ID
+            _active_experiment_id = DEFAULT_EXPERIMENT_ID
     return _active_experiment_id
 
 
