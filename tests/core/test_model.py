@@ -96,6 +96,8 @@ def test_get_trace_by_id_and_unknown_ids(caplog: pytest.LogCaptureFixture) -> No
     assert "no finished trace" in caplog.text
     with pytest.raises(spanlog.TraceNotFoundError):
         spanlog.SpanlogClient().get_trace("nope")
+    with pytest.raises(spanlog.SpanlogError, match=r"got \['tr-1'\]"):
+        spanlog.get_trace(["tr-1"])  # type: ignore[arg-type]
 
 
 def test_status_coercion() -> None:

@@ -395,6 +395,10 @@ def get_last_trace() -> Trace | None:
 
 def get_finished_trace(request_id: str) -> Trace | None:
     """A finished trace from the exporter, when it can serve reads."""
+    if not isinstance(request_id, str):
+        from spanlog.exceptions import InvalidArgumentError
+
+        raise InvalidArgumentError(f"a request_id is a string like 'tr-<32 hex digits>', got {request_id!r}")
     last = _last_trace
     if last is not None and last.info.request_id == request_id:
         return last
