@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import os
+import tempfile
 
 os.environ["SPANLOG_TESTING"] = "1"
+# experiments, runs and traces of the suite go to a throwaway store, never ./.spanlog
+os.environ["SPANLOG_TRACKING_URI"] = "sqlite:///" + os.path.join(
+    tempfile.mkdtemp(prefix="spanlog-tests-"), "t.db"
+)
 
 import pytest
 

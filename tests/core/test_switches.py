@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -126,10 +127,14 @@ def test_hide_switches_from_environment() -> None:
         "s = spanlog.get_last_active_trace().data.spans[0]\n"
         "print(s.inputs, s.outputs)\n"
     )
-    env = {"SPANLOG_HIDE_INPUTS": "1", "PATH": ""}
+    env = {"SPANLOG_HIDE_INPUTS": "1", "PATH": "", "SPANLOG_TRACKING_URI": os.environ["SPANLOG_TRACKING_URI"]}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "None 1"
-    env = {"SPANLOG_TRACE_SAMPLING_RATIO": "0", "PATH": ""}
+    env = {
+        "SPANLOG_TRACE_SAMPLING_RATIO": "0",
+        "PATH": "",
+        "SPANLOG_TRACKING_URI": os.environ["SPANLOG_TRACKING_URI"],
+    }
     code = "import spanlog\n@spanlog.trace\ndef f(x): return x\nf(1)\nprint(spanlog.get_last_active_trace())"
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "None"

@@ -26,6 +26,16 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "start_run": ("spanlog.tracking.fluent", "start_run"),
     "end_run": ("spanlog.tracking.fluent", "end_run"),
     "active_run": ("spanlog.tracking.fluent", "active_run"),
+    # stored traces
+    "search_traces": ("spanlog.store.fluent", "search_traces"),
+    "delete_traces": ("spanlog.store.fluent", "delete_traces"),
+    "set_trace_tag": ("spanlog.store.fluent", "set_trace_tag"),
+    "delete_trace_tag": ("spanlog.store.fluent", "delete_trace_tag"),
+    "count_traces": ("spanlog.store.fluent", "count_traces"),
+    "set_tracking_uri": ("spanlog.config", "set_tracking_uri"),
+    "get_tracking_uri": ("spanlog.config", "get_tracking_uri"),
+    "flush_trace_async_logging": ("spanlog.config", "flush_trace_async_logging"),
+    "config": ("spanlog.config", None),
     # client
     "SpanlogClient": ("spanlog.client", "SpanlogClient"),
     # submodules
@@ -37,8 +47,16 @@ _LAZY: dict[str, tuple[str, str | None]] = {
 }
 
 if TYPE_CHECKING:
-    from spanlog import client, entities, export, tracing, tracking
+    from spanlog import client, config, entities, export, tracing, tracking
     from spanlog.client import SpanlogClient
+    from spanlog.config import flush_trace_async_logging, get_tracking_uri, set_tracking_uri
+    from spanlog.store.fluent import (
+        count_traces,
+        delete_trace_tag,
+        delete_traces,
+        search_traces,
+        set_trace_tag,
+    )
     from spanlog.tracing.fluent import (
         get_current_active_span,
         get_last_active_trace,
@@ -74,13 +92,22 @@ __all__ = [
     "__version__",
     "active_run",
     "client",
+    "config",
+    "count_traces",
+    "delete_trace_tag",
+    "delete_traces",
     "end_run",
     "entities",
     "export",
+    "flush_trace_async_logging",
     "get_current_active_span",
     "get_last_active_trace",
     "get_trace",
+    "get_tracking_uri",
+    "search_traces",
     "set_experiment",
+    "set_trace_tag",
+    "set_tracking_uri",
     "start_run",
     "start_span",
     "trace",

@@ -114,6 +114,43 @@ class SpanlogClient:
             raise TraceNotFoundError(f"no finished trace with request_id {request_id!r}")
         return trace
 
+    def search_traces(
+        self,
+        experiment_ids: list[str],
+        filter_string: str | None = None,
+        max_results: int = 100,
+        order_by: list[str] | None = None,
+        page_token: str | None = None,
+    ) -> Any:
+        """One page of matching traces: a list of Trace with ``.token`` for the next page (None at the end)."""
+        from spanlog.store.fluent import search_trace_page
+
+        return search_trace_page(experiment_ids, filter_string, max_results, order_by, page_token)
+
+    def delete_traces(
+        self,
+        experiment_id: str,
+        max_timestamp_millis: int | None = None,
+        max_traces: int | None = None,
+        request_ids: list[str] | None = None,
+    ) -> int:
+        """Delete traces of an experiment by age, count and/or ids; returns how many were deleted."""
+        from spanlog.store.fluent import delete_traces
+
+        return delete_traces(experiment_id, max_timestamp_millis, max_traces, request_ids)
+
+    def set_trace_tag(self, request_id: str, key: str, value: str) -> None:
+        """Set a tag on a stored trace."""
+        from spanlog.store.fluent import set_trace_tag
+
+        set_trace_tag(request_id, key, value)
+
+    def delete_trace_tag(self, request_id: str, key: str) -> None:
+        """Remove a tag from a stored trace."""
+        from spanlog.store.fluent import delete_trace_tag
+
+        delete_trace_tag(request_id, key)
+
     def get_current_time_ns(self) -> int:
         """Now, in ns since the epoch (for ``start_time_ns`` / ``end_time_ns``)."""
         return time.time_ns()

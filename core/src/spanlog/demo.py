@@ -104,5 +104,10 @@ def main() -> int:
             f"{len(trace.data.spans)} spans  {(trace.data.spans[0].end_time_ns - trace.data.spans[0].start_time_ns) / 1e6:.2f} ms"  # type: ignore[operator]
         )
         print(render_trace(trace, io=True, width=90))
-    print("\nFetch any of them again with spanlog.get_trace(request_id).")
+    spanlog.flush_trace_async_logging()
+    stored = spanlog.search_traces(filter_string="tags.app = 'demo'", return_type="list")
+    print(f"\n{len(stored)} demo traces are stored in {spanlog.get_tracking_uri()}. Search them with")
+    print("  spanlog traces search --filter \"span.type = 'TOOL' AND span.status = 'ERROR'\"")
+    print(f"  spanlog traces get {stored[0].info.request_id if stored else '<request_id>'}")
+    print("or from Python: spanlog.search_traces(filter_string=\"tags.app = 'demo'\")")
     return 0

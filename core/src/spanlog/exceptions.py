@@ -17,3 +17,15 @@ class TraceNotFoundError(SpanlogError, LookupError):
 
 class SpanNotFoundError(SpanlogError, LookupError):
     """No span of the trace has the given span id (or it has already ended)."""
+
+
+class InvalidFilterError(SpanlogError, ValueError):
+    """A search filter or order_by string is malformed; the message quotes it and points at the bad token."""
+
+
+class StoreError(SpanlogError):
+    """The trace store failed (unreachable, locked, or its schema is newer than this spanlog)."""
+
+
+class ExperimentNotFoundError(SpanlogError, LookupError):
+    """No experiment has the given id or name."""

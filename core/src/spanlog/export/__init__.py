@@ -12,12 +12,19 @@ _exporter: TraceExporter | None = None
 
 
 def get_exporter() -> TraceExporter:
-    """The active exporter (by default an in-memory one holding the latest 1,000 traces)."""
+    """The active exporter: by default the store exporter writing to the tracking URI's store."""
     global _exporter
     if _exporter is None:
         with _lock:
             if _exporter is None:
-                _exporter = InMemoryTraceExporter()
+                from spanlog.config import default_exporter  # the wiring layer above; imported on first use
+
+                _exporter = default_exporter()
+    return _exporter
+
+
+def peek_exporter() -> TraceExporter | None:
+    """The active exporter if one exists yet (never creates the default)."""
     return _exporter
 
 
@@ -38,4 +45,4 @@ def set_exporter(exporter: TraceExporter | None) -> TraceExporter | None:
     return previous
 
 
-__all__ = ["InMemoryTraceExporter", "TraceExporter", "get_exporter", "set_exporter"]
+__all__ = ["InMemoryTraceExporter", "TraceExporter", "get_exporter", "peek_exporter", "set_exporter"]

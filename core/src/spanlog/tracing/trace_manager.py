@@ -399,10 +399,12 @@ def get_finished_trace(request_id: str) -> Trace | None:
         from spanlog.exceptions import InvalidArgumentError
 
         raise InvalidArgumentError(f"a request_id is a string like 'tr-<32 hex digits>', got {request_id!r}")
-    last = _last_trace
-    if last is not None and last.info.request_id == request_id:
-        return last
-    return _export.get_exporter().get_trace(request_id)
+    found = _export.get_exporter().get_trace(request_id)  # the store's copy carries later tag changes
+    if found is None:
+        last = _last_trace
+        if last is not None and last.info.request_id == request_id:
+            return last
+    return found
 
 
 def update_trace(

@@ -17,14 +17,19 @@ _active_experiment_id: str | None = None
 _active_run: contextvars.ContextVar[Run | None] = contextvars.ContextVar("spanlog_active_run", default=None)
 
 
-def get_registry() -> InMemoryTrackingRegistry:
-    """The registry of experiments and runs."""
+def get_registry() -> Any:
+    """Where experiments and runs are kept: the trace store (an in-memory registry only if one was set)."""
+    if _registry is not None:
+        return _registry
+    from spanlog.config import get_store
+
+    return get_store()
+
+
+def use_in_memory_registry() -> None:
+    """Keep experiments and runs in memory instead of the store (for code that must not touch a database)."""
     global _registry
-    if _registry is None:
-        with _lock:
-            if _registry is None:
-                _registry = InMemoryTrackingRegistry()
-    return _registry
+    _registry = InMemoryTrackingRegistry()
 
 
 def set_experiment(experiment_name: str | None = None, experiment_id: str | None = None) -> Experiment:
@@ -39,7 +44,7 @@ def set_experiment(experiment_name: str | None = None, experiment_id: str | None
     if experiment_id is not None:
         experiment = registry.get_experiment(str(experiment_id))
     else:
-        experiment = registry.get_or_create_experiment(experiment_name)  # type: ignore[arg-type]
+        experiment = registry.get_or_create_experiment(experiment_name)
     _active_experiment_id = experiment.experiment_id
     return experiment
 
@@ -123,8 +128,7 @@ def end_run(status: RunStatus = RunStatus.FINISHED) -> None:
 
 def reset() -> None:
     """Forget experiments, runs and the active experiment (tests use this)."""
-    global _registry, _active_experiment_id
+    global _active_experiment_id
     with _lock:
-        _registry = None
         _active_experiment_id = None
     _active_run.set(None)

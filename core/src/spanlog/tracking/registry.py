@@ -7,14 +7,10 @@ import time
 import uuid
 
 from spanlog.entities import Experiment, Run, RunInfo, RunStatus
-from spanlog.exceptions import InvalidArgumentError, SpanlogError
+from spanlog.exceptions import ExperimentNotFoundError, InvalidArgumentError, SpanlogError
 
 DEFAULT_EXPERIMENT_ID = "0"
 DEFAULT_EXPERIMENT_NAME = "Default"
-
-
-class ExperimentNotFoundError(SpanlogError, LookupError):
-    """No experiment has the given id or name."""
 
 
 class InMemoryTrackingRegistry:

@@ -1,0 +1,568 @@
+"""The SQL trace store: SQLite (embedded default) and PostgreSQL through SQLAlchemy Core.
+
+Writes are batched: one transaction inserts many traces with ``executemany`` per table. Reads fetch the page of
+trace rows first, then the spans, tags and metadata of exactly those traces (no row-multiplying joins).
+"""
+
+from __future__ import annotations
+
+import base64
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import orjson
+from sqlalchemy import Engine, and_, create_engine, delete, event, func, insert, select, update
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+
+from spanlog.entities import (
+    Experiment,
+    Run,
+    RunInfo,
+    RunStatus,
+    Span,
+    SpanEvent,
+    SpanStatus,
+    SpanStatusCode,
+    Trace,
+    TraceData,
+    TraceInfo,
+    TraceStatus,
+)
+from spanlog.entities.span import SpanAttributeKey
+from spanlog.exceptions import ExperimentNotFoundError, InvalidArgumentError, SpanlogError, StoreError
+from spanlog.store import schema
+from spanlog.store.base import TracePage, TraceStore
+from spanlog.tracing.serialization import dumps, loads
+
+DEFAULT_EXPERIMENT_ID = "0"
+DEFAULT_EXPERIMENT_NAME = "Default"
+PREVIEW_CHARS = 1000
+MAX_RESULTS_LIMIT = 50_000
+DEFAULT_MAX_RESULTS = 100
+
+TOKEN_METADATA = {
+    "input_tokens": "spanlog.inputTokens",
+    "output_tokens": "spanlog.outputTokens",
+    "total_tokens": "spanlog.totalTokens",
+}
+_RESERVED = SpanAttributeKey.RESERVED
+
+_T, _TAGS, _META, _SPANS = schema.traces, schema.trace_tags, schema.trace_metadata, schema.spans
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class SqlAlchemyStore(TraceStore):
+    """A TraceStore on a SQLAlchemy URL: ``sqlite:///path/to.db`` or ``postgresql+psycopg://...``.
+
+    The schema is created or upgraded (Alembic) when the store is opened.
+    """
+
+    def __init__(self, uri: str) -> None:
+        self.uri = uri
+        self._lock = threading.Lock()
+        try:
+            self.engine = _make_engine(uri)
+            from spanlog.store.migrations import upgrade
+
+            upgrade(self.engine)
+        except SpanlogError:
+            raise
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot open the trace store at {_safe(uri)}: {exc}") from exc
+        self.dialect = self.engine.dialect.name
+
+    # -- writing ------------------------------------------------------------------------------------------
+    def log_traces(self, traces: Sequence[Trace]) -> None:
+        """Persist traces in one transaction (a trace written again replaces its earlier copy)."""
+        if not traces:
+            return
+        trace_rows: list[dict[str, Any]] = []
+        tag_rows: list[dict[str, Any]] = []
+        meta_rows: list[dict[str, Any]] = []
+        span_rows: list[dict[str, Any]] = []
+        ids: list[str] = []
+        for trace in {t.info.request_id: t for t in traces}.values():
+            rows = _trace_rows(trace)
+            ids.append(trace.info.request_id)
+            trace_rows.append(rows[0])
+            tag_rows.extend(rows[1])
+            meta_rows.extend(rows[2])
+            span_rows.extend(rows[3])
+        try:
+            with self.engine.begin() as conn:
+                self._ensure_experiments(conn, {r["experiment_id"] for r in trace_rows})
+                for chunk in _chunks(ids, 500):
+                    conn.execute(delete(_SPANS).where(_SPANS.c.request_id.in_(chunk)))
+                    conn.execute(delete(_TAGS).where(_TAGS.c.request_id.in_(chunk)))
+                    conn.execute(delete(_META).where(_META.c.request_id.in_(chunk)))
+                    conn.execute(delete(_T).where(_T.c.request_id.in_(chunk)))
+                conn.execute(insert(_T), trace_rows)
+                if tag_rows:
+                    conn.execute(insert(_TAGS), tag_rows)
+                if meta_rows:
+                    conn.execute(insert(_META), meta_rows)
+                if span_rows:
+                    conn.execute(insert(_SPANS), span_rows)
+        except SQLAlchemyError as exc:
+            raise StoreError(f"writing {len(ids)} trace(s) to {_safe(self.uri)} failed: {exc}") from exc
+
+    def _ensure_experiments(self, conn: Any, experiment_ids: Iterable[int]) -> None:
+        """Traces may name an experiment this store has not seen (another store's id): create a stand-in."""
+        wanted = set(experiment_ids)
+        known = set(
+            conn.execute(
+                select(schema.experiments.c.experiment_id).where(
+                    schema.experiments.c.experiment_id.in_(wanted)
+                )
+            ).scalars()
+        )
+        for missing in wanted - known:
+            conn.execute(
+                insert(schema.experiments).values(
+                    experiment_id=missing, name=f"experiment-{missing}", creation_time_ms=_now_ms()
+                )
+            )
+
+    # -- reading ------------------------------------------------------------------------------------------
+    def get_trace(self, request_id: str) -> Trace | None:
+        """The stored trace with this id, or None."""
+        if not isinstance(request_id, str):
+            raise InvalidArgumentError(
+                f"a request_id is a string like 'tr-<32 hex digits>', got {request_id!r}"
+            )
+        with self._read() as conn:
+            row = conn.execute(select(_T).where(_T.c.request_id == request_id)).mappings().first()
+            if row is None:
+                return None
+            return self._assemble(conn, [row])[0]
+
+    def search_traces(
+        self,
+        experiment_ids: Sequence[str] | None = None,
+        filter_string: str | None = None,
+        max_results: int | None = None,
+        order_by: Sequence[str] | None = None,
+        page_token: str | None = None,
+    ) -> TracePage:
+        """Matching traces, one page at a time; the token is opaque and stable while traces are written."""
+        from spanlog.store import filters
+
+        limit = _check_max_results(max_results)
+        terms = filters.parse_order_by(list(order_by) if order_by else None)
+        query = select(_T)
+        where = self._where(experiment_ids, filter_string)
+        if where is not None:
+            query = query.where(where)
+        if page_token:
+            query = query.where(filters.keyset_condition(terms, _decode_token(page_token)))
+        query = query.order_by(*filters.compile_order_by(terms)).limit(limit + 1)
+        with self._read() as conn:
+            rows = list(conn.execute(query).mappings())
+            more = len(rows) > limit
+            rows = rows[:limit]
+            traces = self._assemble(conn, rows)
+        token = _encode_token(filters.order_values(terms, rows[-1])) if more and rows else None
+        return TracePage(traces, token)
+
+    def count_traces(
+        self, experiment_ids: Sequence[str] | None = None, filter_string: str | None = None
+    ) -> int:
+        """How many traces match the experiments and the filter."""
+        query = select(func.count()).select_from(_T)
+        where = self._where(experiment_ids, filter_string)
+        if where is not None:
+            query = query.where(where)
+        with self._read() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    def _where(self, experiment_ids: Sequence[str] | None, filter_string: str | None) -> Any:
+        from spanlog.store import filters
+
+        clauses: list[Any] = []
+        if experiment_ids:
+            clauses.append(_T.c.experiment_id.in_([_experiment_int(e) for e in experiment_ids]))
+        compiled = filters.compile_filter(filters.parse_filter(filter_string))
+        if compiled is not None:
+            clauses.append(compiled)
+        return and_(*clauses) if clauses else None
+
+    def _assemble(self, conn: Any, rows: Sequence[Any]) -> list[Trace]:
+        if not rows:
+            return []
+        ids = [r["request_id"] for r in rows]
+        tags: dict[str, dict[str, str]] = {i: {} for i in ids}
+        meta: dict[str, dict[str, str]] = {i: {} for i in ids}
+        spans: dict[str, list[Span]] = {i: [] for i in ids}
+        for chunk in _chunks(ids, 500):
+            for r in conn.execute(select(_TAGS).where(_TAGS.c.request_id.in_(chunk))):
+                tags[r.request_id][r.key] = r.value
+            for r in conn.execute(select(_META).where(_META.c.request_id.in_(chunk))):
+                meta[r.request_id][r.key] = r.value
+            query = (
+                select(_SPANS)
+                .where(_SPANS.c.request_id.in_(chunk))
+                .order_by(_SPANS.c.request_id, _SPANS.c.position)
+            )
+            for r in conn.execute(query).mappings():
+                spans[r["request_id"]].append(_span_from_row(r))
+        result = []
+        for row in rows:
+            rid = row["request_id"]
+            info = TraceInfo(
+                request_id=rid,
+                experiment_id=str(row["experiment_id"]),
+                timestamp_ms=row["timestamp_ms"],
+                execution_time_ms=row["execution_time_ms"],
+                status=TraceStatus(row["status"]),
+                request_metadata=meta[rid],
+                tags=tags[rid],
+            )
+            result.append(Trace(info, TraceData(spans=spans[rid])))
+        return result
+
+    def _read(self) -> Any:
+        try:
+            return self.engine.connect()
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot read the trace store at {_safe(self.uri)}: {exc}") from exc
+
+    # -- management ---------------------------------------------------------------------------------------
+    def delete_traces(
+        self,
+        experiment_id: str | None = None,
+        max_timestamp_millis: int | None = None,
+        max_traces: int | None = None,
+        request_ids: Sequence[str] | None = None,
+    ) -> int:
+        """Delete matching traces, oldest first; returns the count."""
+        if request_ids is None and max_timestamp_millis is None and experiment_id is None:
+            raise InvalidArgumentError(
+                "delete_traces() needs experiment_id, max_timestamp_millis or request_ids, so that it never "
+                "deletes everything by accident"
+            )
+        if request_ids is not None and (max_timestamp_millis is not None or max_traces is not None):
+            raise InvalidArgumentError(
+                "request_ids cannot be combined with max_timestamp_millis or max_traces"
+            )
+        if max_traces is not None and (not isinstance(max_traces, int) or max_traces < 1):
+            raise InvalidArgumentError(f"max_traces must be a positive integer, got {max_traces!r}")
+        query = select(_T.c.request_id)
+        if experiment_id is not None:
+            query = query.where(_T.c.experiment_id == _experiment_int(experiment_id))
+        if max_timestamp_millis is not None:
+            query = query.where(_T.c.timestamp_ms <= int(max_timestamp_millis))
+        if request_ids is not None:
+            query = query.where(_T.c.request_id.in_(list(request_ids)))
+        query = query.order_by(_T.c.timestamp_ms, _T.c.request_id)
+        if max_traces is not None:
+            query = query.limit(max_traces)
+        try:
+            with self.engine.begin() as conn:
+                ids = list(conn.execute(query).scalars())
+                for chunk in _chunks(ids, 500):
+                    for table in (_SPANS, _TAGS, _META):
+                        conn.execute(delete(table).where(table.c.request_id.in_(chunk)))
+                    conn.execute(delete(_T).where(_T.c.request_id.in_(chunk)))
+        except SQLAlchemyError as exc:
+            raise StoreError(f"deleting traces from {_safe(self.uri)} failed: {exc}") from exc
+        return len(ids)
+
+    def set_trace_tag(self, request_id: str, key: str, value: str) -> None:
+        """Set (or replace) a tag of a stored trace."""
+        key, value = _check_tag(key), str(value)
+        with self.engine.begin() as conn:
+            self._require_trace(conn, request_id)
+            conn.execute(delete(_TAGS).where(and_(_TAGS.c.request_id == request_id, _TAGS.c.key == key)))
+            conn.execute(insert(_TAGS).values(request_id=request_id, key=key, value=value))
+
+    def delete_trace_tag(self, request_id: str, key: str) -> None:
+        """Remove a tag; raises when the trace or the tag does not exist."""
+        from spanlog.exceptions import TraceNotFoundError
+
+        with self.engine.begin() as conn:
+            self._require_trace(conn, request_id)
+            result = conn.execute(
+                delete(_TAGS).where(and_(_TAGS.c.request_id == request_id, _TAGS.c.key == key))
+            )
+            if result.rowcount == 0:
+                raise TraceNotFoundError(f"trace {request_id!r} has no tag {key!r}")
+
+    def _require_trace(self, conn: Any, request_id: str) -> None:
+        from spanlog.exceptions import TraceNotFoundError
+
+        found = conn.execute(select(_T.c.request_id).where(_T.c.request_id == request_id)).first()
+        if found is None:
+            raise TraceNotFoundError(f"no stored trace with request_id {request_id!r}")
+
+    # -- experiments and runs -----------------------------------------------------------------------------
+    def get_or_create_experiment(self, name: str) -> Experiment:
+        """The experiment called ``name``, created if new (safe against concurrent creators)."""
+        if not isinstance(name, str) or not name.strip():
+            raise InvalidArgumentError(f"an experiment name must be a non-empty string, got {name!r}")
+        table = schema.experiments
+        for _ in range(3):
+            with self.engine.connect() as conn:
+                row = conn.execute(select(table).where(table.c.name == name)).first()
+            if row is not None:
+                return _experiment(row)
+            try:
+                with self.engine.begin() as conn:
+                    conn.execute(insert(table).values(name=name, creation_time_ms=_now_ms()))
+            except IntegrityError:
+                continue  # someone else created it at the same moment
+        raise StoreError(f"could not create experiment {name!r}")
+
+    def get_experiment(self, experiment_id: str) -> Experiment:
+        """The experiment with this id."""
+        table = schema.experiments
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(table).where(table.c.experiment_id == _experiment_int(experiment_id))
+            ).first()
+        if row is None:
+            raise ExperimentNotFoundError(f"no experiment with id {experiment_id!r}")
+        return _experiment(row)
+
+    def list_experiments(self) -> list[Experiment]:
+        """Every experiment, by id."""
+        table = schema.experiments
+        with self.engine.connect() as conn:
+            return [_experiment(r) for r in conn.execute(select(table).order_by(table.c.experiment_id))]
+
+    def create_run(self, experiment_id: str, run_name: str | None) -> Run:
+        """A new RUNNING run."""
+        run_id = uuid.uuid4().hex
+        info = RunInfo(run_id, str(experiment_id), run_name or f"run-{run_id[:8]}", _now_ms())
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(schema.runs).values(
+                    run_id=run_id,
+                    experiment_id=_experiment_int(experiment_id),
+                    run_name=info.run_name,
+                    start_time_ms=info.start_time_ms,
+                    status=info.status.value,
+                )
+            )
+        return Run(info)
+
+    def end_run(self, run_id: str, status: RunStatus) -> None:
+        """Mark a run ended with ``status``."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(schema.runs)
+                .where(schema.runs.c.run_id == run_id)
+                .values(status=status.value, end_time_ms=_now_ms())
+            )
+
+    def get_run(self, run_id: str) -> Run:
+        """The run with this id."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(schema.runs).where(schema.runs.c.run_id == run_id)).first()
+        if row is None:
+            raise SpanlogError(f"no run with id {run_id!r}")
+        return Run(
+            RunInfo(
+                row.run_id,
+                str(row.experiment_id),
+                row.run_name,
+                row.start_time_ms,
+                row.end_time_ms,
+                RunStatus(row.status),
+            )
+        )
+
+    def close(self) -> None:
+        """Dispose of the connection pool."""
+        self.engine.dispose()
+
+
+# -- rows <-> entities -------------------------------------------------------------------------------------
+
+
+def _trace_rows(
+    trace: Trace,
+) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    info = trace.info
+    rid = info.request_id
+    spans = trace.data.spans
+    span_rows = []
+    size = 0
+    root_name = None
+    for position, span in enumerate(spans):
+        attrs = span._attrs
+        user = {k: loads(v) for k, v in attrs.items() if k not in _RESERVED}
+        inputs = attrs.get(SpanAttributeKey.INPUTS)
+        outputs = attrs.get(SpanAttributeKey.OUTPUTS)
+        status = span.status
+        row = {
+            "request_id": rid,
+            "span_id": span.span_id,
+            "parent_id": span.parent_id,
+            "position": position,
+            "name": span.name,
+            "span_type": span.span_type,
+            "status_code": status.status_code.value,
+            "status_message": status.description,
+            "start_time_ns": span.start_time_ns,
+            "end_time_ns": span.end_time_ns,
+            "inputs": inputs,
+            "outputs": outputs,
+            "attributes": orjson.dumps(user, default=str, option=orjson.OPT_NON_STR_KEYS).decode(),
+            "events": orjson.dumps([e.to_dict() for e in span.events], default=str).decode(),
+        }
+        size += len(inputs or "") + len(outputs or "") + len(str(row["attributes"])) + len(str(row["events"]))
+        if span.parent_id is None and root_name is None:
+            root_name = span.name
+        span_rows.append(row)
+    meta = info.request_metadata
+    trace_row = {
+        "request_id": rid,
+        "experiment_id": _experiment_int(info.experiment_id),
+        "timestamp_ms": info.timestamp_ms,
+        "execution_time_ms": info.execution_time_ms,
+        "status": info.status.value,
+        "name": root_name,
+        "run_id": meta.get("spanlog.sourceRun"),
+        "request_preview": _preview(trace.data.request),
+        "response_preview": _preview(trace.data.response),
+        "input_tokens": _int_or_none(meta.get(TOKEN_METADATA["input_tokens"])),
+        "output_tokens": _int_or_none(meta.get(TOKEN_METADATA["output_tokens"])),
+        "total_tokens": _int_or_none(meta.get(TOKEN_METADATA["total_tokens"])),
+        "span_count": len(spans),
+        "size_bytes": size,
+    }
+    tags = [{"request_id": rid, "key": str(k), "value": str(v)} for k, v in info.tags.items()]
+    metas = [{"request_id": rid, "key": str(k), "value": str(v)} for k, v in meta.items()]
+    return trace_row, tags, metas, span_rows
+
+
+def _span_from_row(r: Any) -> Span:
+    rid = r["request_id"]
+    attrs: dict[str, str] = {
+        SpanAttributeKey.REQUEST_ID: '"' + rid + '"',
+        SpanAttributeKey.SPAN_TYPE: dumps(r["span_type"]),
+    }
+    if r["inputs"] is not None:
+        attrs[SpanAttributeKey.INPUTS] = r["inputs"]
+    for key, value in orjson.loads(r["attributes"]).items():
+        attrs[key] = dumps(value)
+    if r["outputs"] is not None:
+        attrs[SpanAttributeKey.OUTPUTS] = r["outputs"]
+    return Span(
+        name=r["name"],
+        trace_id=int(rid[3:], 16) if rid.startswith("tr-") else 0,
+        span_id=int(r["span_id"], 16),
+        parent_id=None if r["parent_id"] is None else int(r["parent_id"], 16),
+        start_time_ns=r["start_time_ns"],
+        end_time_ns=r["end_time_ns"],
+        status=SpanStatus(SpanStatusCode(r["status_code"]), r["status_message"] or ""),
+        attributes=attrs,
+        events=[SpanEvent.from_dict(e) for e in orjson.loads(r["events"])],
+        span_type=r["span_type"],
+        request_id=rid,
+    )
+
+
+def _experiment(row: Any) -> Experiment:
+    return Experiment(
+        str(row.experiment_id), row.name, row.creation_time_ms, lifecycle_stage=row.lifecycle_stage
+    )
+
+
+def _experiment_int(experiment_id: Any) -> int:
+    try:
+        return int(experiment_id)
+    except (TypeError, ValueError):
+        raise InvalidArgumentError(
+            f"experiment ids are integers as strings (like '0'), got {experiment_id!r}"
+        )
+
+
+def _preview(text: str | None) -> str | None:
+    return None if text is None else text[:PREVIEW_CHARS]
+
+
+def _int_or_none(value: Any) -> int | None:
+    try:
+        return None if value is None else int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _check_tag(key: Any) -> str:
+    if not isinstance(key, str) or not key or len(key) > 250:
+        raise InvalidArgumentError(
+            f"a tag key must be a non-empty string of at most 250 characters, got {key!r}"
+        )
+    return key
+
+
+def _check_max_results(max_results: Any) -> int:
+    if max_results is None:
+        return DEFAULT_MAX_RESULTS
+    if (
+        isinstance(max_results, bool)
+        or not isinstance(max_results, int)
+        or not 0 < max_results <= MAX_RESULTS_LIMIT
+    ):
+        raise InvalidArgumentError(
+            f"max_results must be an integer from 1 to {MAX_RESULTS_LIMIT}, got {max_results!r}"
+        )
+    return max_results
+
+
+def _encode_token(values: list[Any]) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps({"v": values})).decode()
+
+
+def _decode_token(token: str) -> list[Any]:
+    try:
+        values = orjson.loads(base64.urlsafe_b64decode(token.encode()))["v"]
+        if not isinstance(values, list):
+            raise ValueError
+        return values
+    except Exception:
+        raise InvalidArgumentError(
+            f"invalid page_token {token!r}: pass the token of a previous page unchanged"
+        )
+
+
+def _chunks(items: list[Any], size: int) -> Iterable[list[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _safe(uri: str) -> str:
+    """The URI without a password."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(uri).render_as_string(hide_password=True)
+    except Exception:
+        return "<store uri>"
+
+
+def _make_engine(uri: str) -> Engine:
+    if uri.startswith("sqlite"):
+        engine = create_engine(uri, connect_args={"timeout": 30, "check_same_thread": False})
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cursor = dbapi_conn.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+        return engine
+    return create_engine(uri, pool_pre_ping=True, pool_size=5, max_overflow=10)
+
+
+__all__ = ["DEFAULT_EXPERIMENT_ID", "DEFAULT_EXPERIMENT_NAME", "OperationalError", "SqlAlchemyStore"]

@@ -1,0 +1,143 @@
+"""Reliability of export: a store that fails and recovers loses nothing, a full spool drops and counts, many
+processes can write to one SQLite file, and migrations upgrade or refuse clearly."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+import spanlog
+from spanlog.export.store_exporter import StoreExporter
+from spanlog.store.sqlalchemy_store import SqlAlchemyStore
+from spanlog.tracing import state
+
+
+class FlakyStore:
+    """Wraps a real store; fails while ``down`` is set, like a database that is restarting."""
+
+    def __init__(self, store: SqlAlchemyStore) -> None:
+        self.store = store
+        self.down = threading.Event()
+        self.failures = 0
+
+    def log_traces(self, traces):
+        if self.down.is_set():
+            self.failures += 1
+            raise spanlog.exceptions.StoreError("database is restarting")
+        self.store.log_traces(traces)
+
+    def get_trace(self, request_id):
+        return self.store.get_trace(request_id)
+
+
+def test_store_that_fails_and_recovers_loses_no_trace(
+    store_uri: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    real = SqlAlchemyStore(store_uri)
+    flaky = FlakyStore(real)
+    exporter = StoreExporter(flaky, linger_s=0.001)
+    spanlog.tracing.set_exporter(exporter)
+
+    @spanlog.trace
+    def step(i):
+        return i
+
+    for i in range(100):
+        step(i)
+    assert exporter.flush(10)
+    flaky.down.set()
+    for i in range(100, 400):
+        step(i)
+    assert exporter.flush(0.3) is False  # the store is down: traces wait
+    assert exporter.pending() == 300 and flaky.failures >= 1
+    flaky.down.clear()
+    assert exporter.flush(30)
+    assert real.count_traces(["0"]) == 400
+    assert exporter.dropped == 0 and "reachable again" in caplog.text
+    spanlog.tracing.set_exporter(None)
+    real.close()
+
+
+def test_spool_limit_drops_and_counts(store_uri: str) -> None:
+    real = SqlAlchemyStore(store_uri)
+    flaky = FlakyStore(real)
+    flaky.down.set()
+    exporter = StoreExporter(flaky, spool_limit=50, linger_s=0.001)
+    spanlog.tracing.set_exporter(exporter)
+    state.STATE.testing = False
+    try:
+        for _ in range(80):
+            with spanlog.start_span("s"):
+                pass
+    finally:
+        state.STATE.testing = True
+    assert exporter.dropped == 30
+    assert spanlog.tracing.stats()["dropped_traces"] == 30
+    flaky.down.clear()
+    assert exporter.flush(30)
+    assert real.count_traces(["0"]) == 50
+    spanlog.tracing.set_exporter(None)
+    real.close()
+
+
+def test_eight_processes_write_one_sqlite_file(tmp_path: Path) -> None:
+    uri = f"sqlite:///{tmp_path / 'shared.db'}"
+    code = textwrap.dedent(
+        """
+        import sys, spanlog
+        spanlog.set_experiment("parallel")
+
+        @spanlog.trace
+        def child(i):
+            return i
+
+        for i in range(200):
+            with spanlog.start_span(f"p{sys.argv[1]}") as span:
+                for j in range(4):
+                    child(j)
+        assert spanlog.flush_trace_async_logging(60)
+        """
+    )
+    env = {**os.environ, "SPANLOG_TRACKING_URI": uri}
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(n)], env=env) for n in range(8)]
+    assert [p.wait(timeout=240) for p in procs] == [0] * 8
+    store = SqlAlchemyStore(uri)
+    experiment = store.get_or_create_experiment("parallel")
+    assert store.count_traces([experiment.experiment_id]) == 1600
+    page = store.search_traces([experiment.experiment_id], max_results=50)
+    assert all(len(t.data.spans) == 5 for t in page.traces)
+    assert len(store.list_experiments()) == 2  # Default and one "parallel", however many processes raced
+    store.close()
+
+
+def test_store_refuses_a_newer_schema(tmp_path: Path) -> None:
+    uri = f"sqlite:///{tmp_path / 'new.db'}"
+    SqlAlchemyStore(uri).close()
+    engine = create_engine(uri)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+    engine.dispose()
+    with pytest.raises(spanlog.exceptions.StoreError, match="newer than this spanlog"):
+        SqlAlchemyStore(uri)
+
+
+def test_reopening_a_store_keeps_data_and_schema(store_uri: str) -> None:
+    first = SqlAlchemyStore(store_uri)
+    exp = first.get_or_create_experiment("kept")
+    first.close()
+    second = SqlAlchemyStore(store_uri)
+    assert second.get_experiment(exp.experiment_id).name == "kept"
+    assert second.get_experiment("0").name == "Default"
+    second.close()
+
+
+def test_unreachable_store_gives_a_clear_error() -> None:
+    with pytest.raises(spanlog.exceptions.StoreError, match="cannot open the trace store"):
+        SqlAlchemyStore("postgresql+psycopg://nobody:secret@127.0.0.1:1/none")
