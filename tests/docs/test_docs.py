@@ -19,7 +19,14 @@ def _pages_with_code() -> list[Path]:
 
 
 @pytest.mark.parametrize("page", _pages_with_code(), ids=lambda p: str(p.relative_to(ROOT)))
-def test_page_code_runs(page: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_page_code_runs(page: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import spanlog
+    from spanlog.export import set_exporter
+
+    # as for a user: the default exporter and a store of its own (never ./.spanlog)
+    spanlog.set_tracking_uri(str(tmp_path / "docs.db"))
+    set_exporter(None)
+    monkeypatch.chdir(tmp_path)
     module = types.ModuleType(f"docs_{page.stem}")  # a real module, as dataclasses and pickling expect
     monkeypatch.setitem(sys.modules, module.__name__, module)
     text = page.read_text(encoding="utf-8")
@@ -27,6 +34,8 @@ def test_page_code_runs(page: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         line = text.count("\n", 0, match.start(1)) + 1
         code = compile("\n" * (line - 1) + match.group(1), str(page), "exec")
         exec(code, module.__dict__)
+    set_exporter(None)
+    spanlog.config.reset()
 
 
 def test_every_docs_page_is_found() -> None:
