@@ -87,6 +87,32 @@ def test_spool_limit_drops_and_counts(store_uri: str) -> None:
     real.close()
 
 
+def test_traces_left_at_shutdown_are_spooled_to_disk_and_written_later(store_uri: str, tmp_path: Path) -> None:
+    real = SqlAlchemyStore(store_uri)
+    flaky = FlakyStore(real)
+    flaky.down.set()
+    spool = tmp_path / "spool"
+    first = StoreExporter(flaky, spool_dir=spool, linger_s=0.001)
+    spanlog.tracing.set_exporter(first)
+    for i in range(10):
+        with spanlog.start_span(f"before-restart-{i}"):
+            pass
+    spanlog.tracing.set_exporter(None)  # shuts the exporter down, as at interpreter exit
+    (saved,) = spool.glob("spool-*.jsonl")
+    assert len(saved.read_text().splitlines()) == 10
+    assert real.count_traces(["0"]) == 0
+    # the next process reaches the store: it writes its own trace and the spooled ones
+    second = StoreExporter(real, spool_dir=spool, linger_s=0.001)
+    spanlog.tracing.set_exporter(second)
+    with spanlog.start_span("after-restart"):
+        pass
+    assert second.flush(30)
+    assert real.count_traces(["0"]) == 11
+    assert list(spool.iterdir()) == []
+    spanlog.tracing.set_exporter(None)
+    real.close()
+
+
 def test_eight_processes_write_one_sqlite_file(tmp_path: Path) -> None:
     uri = f"sqlite:///{tmp_path / 'shared.db'}"
     code = textwrap.dedent(

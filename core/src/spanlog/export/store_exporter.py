@@ -1,6 +1,8 @@
 """The store exporter: finished traces go to a bounded in-memory queue that a background thread writes to the
-store in batches. When the store is unreachable or locked, batches stay queued (the spool) and are retried with
-backoff; only beyond the spool limit are traces dropped, and then they are counted and reported.
+store in batches. When the store is unreachable or locked, batches stay queued and are retried with backoff;
+only beyond the spool limit are traces dropped, and then they are counted and reported. Traces still unwritten
+at interpreter exit are saved as JSON lines in the spool directory and written by the next process that
+reaches the store.
 """
 
 from __future__ import annotations
@@ -10,7 +12,9 @@ import logging
 import os
 import threading
 import time
+import uuid
 from collections import deque
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from spanlog.export.base import TraceExporter
@@ -44,6 +48,7 @@ class StoreExporter(TraceExporter):
         batch_size: int = 1000,
         linger_s: float = 0.02,
         spool_limit: int | None = None,
+        spool_dir: str | Path | None = None,
     ) -> None:
         self.store = store
         self.asynchronous = asynchronous
@@ -58,6 +63,8 @@ class StoreExporter(TraceExporter):
         self._closed = False
         self._failing_since: float | None = None
         self._thread: threading.Thread | None = None
+        self.spool_dir = Path(spool_dir or os.environ.get("SPANLOG_SPOOL_DIR") or Path.cwd() / ".spanlog" / "spool")
+        self._replayed = False
         self.written = 0
         self.dropped = 0
         self.retries = 0
@@ -136,6 +143,9 @@ class StoreExporter(TraceExporter):
                     "spanlog: writing traces to the store failed (%s); they are kept and retried", exc
                 )
             return False
+        if not self._replayed:
+            self._replayed = True
+            self._replay_spool()
         if self._failing_since is not None:
             _logger.warning(
                 "spanlog: the trace store is reachable again after %.1f s; queued traces are being written",
@@ -156,8 +166,9 @@ class StoreExporter(TraceExporter):
         with self._cond:
             return len(self._queue) + self._in_flight
 
-    def flush(self, timeout_s: float | None = None) -> bool:
-        """Wait until every trace exported so far is written; False if ``timeout_s`` passed first."""
+    def flush(self, timeout_s: float | None = None, failing_grace_s: float | None = None) -> bool:
+        """Wait until every trace exported so far is written; False if ``timeout_s`` passed first, or (with
+        ``failing_grace_s``) once the store has been failing for that long."""
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         with self._cond:
             if not self._queue and not self._in_flight:
@@ -169,23 +180,71 @@ class StoreExporter(TraceExporter):
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     return False
+                failing = self._failing_since
+                if failing_grace_s is not None and failing is not None:
+                    if time.monotonic() - failing > failing_grace_s:
+                        return False
                 self._cond.wait(0.05 if remaining is None else min(remaining, 0.05))
                 self._cond.notify_all()
         return True
 
     def shutdown(self) -> None:
         """Flush (up to ``SPANLOG_EXIT_FLUSH_TIMEOUT`` seconds, default 30) and stop the writer."""
-        self.flush(timeout_s=float(_env_int("SPANLOG_EXIT_FLUSH_TIMEOUT", 30)))
+        # a failing store gets a short grace period: its traces go to the disk spool instead
+        self.flush(timeout_s=float(_env_int("SPANLOG_EXIT_FLUSH_TIMEOUT", 30)), failing_grace_s=1.0)
         with self._cond:
             self._closed = True
             left = len(self._queue)
             self._cond.notify_all()
         if left:
+            self._spool_to_disk(list(self._queue))
+            self._queue.clear()
+
+    def _spool_to_disk(self, traces: list[Trace]) -> None:
+        """Save traces the store could not take before exit; the next process writes them."""
+        try:
+            self.spool_dir.mkdir(parents=True, exist_ok=True)
+            path = self.spool_dir / f"spool-{os.getpid()}-{uuid.uuid4().hex[:8]}.jsonl"
+            tmp = path.with_suffix(".tmp")
+            with open(tmp, "w", encoding="utf-8") as out:
+                for trace in traces:
+                    out.write(trace.to_json() + "\n")
+            tmp.rename(path)
+            _logger.warning(
+                "spanlog: the trace store is unreachable; %d traces were saved to %s and will be written by the "
+                "next spanlog process that reaches the store",
+                len(traces),
+                path,
+            )
+        except Exception as exc:
             from spanlog.tracing.state import count
 
-            count("dropped_traces", left)
-            _logger.warning("spanlog: %d traces could not be written to the store before shutdown", left)
-            self._queue.clear()
+            count("dropped_traces", len(traces))
+            _logger.warning("spanlog: %d traces were lost at shutdown: %s", len(traces), exc)
+
+    def _replay_spool(self) -> None:
+        """Write traces an earlier process saved to the spool directory (each file claimed by one process)."""
+        if not self.spool_dir.is_dir():
+            return
+        from spanlog.entities import Trace as _Trace
+
+        for path in sorted(self.spool_dir.glob("spool-*.jsonl")):
+            claimed = path.with_suffix(f".claimed-{os.getpid()}")
+            try:
+                path.rename(claimed)
+            except OSError:
+                continue  # another process took it
+            try:
+                with open(claimed, encoding="utf-8") as lines:
+                    traces = [_Trace.from_json(line) for line in lines if line.strip()]
+                for start in range(0, len(traces), self.batch_size):
+                    self.store.log_traces(traces[start : start + self.batch_size])
+                claimed.unlink()
+                _logger.info("spanlog: wrote %d spooled traces from %s", len(traces), path)
+            except Exception as exc:
+                claimed.rename(path)  # leave it for a later attempt
+                _logger.warning("spanlog: could not write spooled traces from %s yet: %s", path, exc)
+                return
 
     def _at_exit(self) -> None:
         if not self._closed:
