@@ -87,7 +87,9 @@ def test_spool_limit_drops_and_counts(store_uri: str) -> None:
     real.close()
 
 
-def test_traces_left_at_shutdown_are_spooled_to_disk_and_written_later(store_uri: str, tmp_path: Path) -> None:
+def test_traces_left_at_shutdown_are_spooled_to_disk_and_written_later(
+    store_uri: str, tmp_path: Path
+) -> None:
     real = SqlAlchemyStore(store_uri)
     flaky = FlakyStore(real)
     flaky.down.set()

@@ -63,7 +63,9 @@ class StoreExporter(TraceExporter):
         self._closed = False
         self._failing_since: float | None = None
         self._thread: threading.Thread | None = None
-        self.spool_dir = Path(spool_dir or os.environ.get("SPANLOG_SPOOL_DIR") or Path.cwd() / ".spanlog" / "spool")
+        self.spool_dir = Path(
+            spool_dir or os.environ.get("SPANLOG_SPOOL_DIR") or Path.cwd() / ".spanlog" / "spool"
+        )
         self._replayed = False
         self.written = 0
         self.dropped = 0
@@ -181,9 +183,12 @@ class StoreExporter(TraceExporter):
                 if remaining is not None and remaining <= 0:
                     return False
                 failing = self._failing_since
-                if failing_grace_s is not None and failing is not None:
-                    if time.monotonic() - failing > failing_grace_s:
-                        return False
+                if (
+                    failing_grace_s is not None
+                    and failing is not None
+                    and time.monotonic() - failing > failing_grace_s
+                ):
+                    return False
                 self._cond.wait(0.05 if remaining is None else min(remaining, 0.05))
                 self._cond.notify_all()
         return True
