@@ -5,31 +5,25 @@ from __future__ import annotations
 import contextvars
 import os
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from spanlog.entities import Experiment, Run, RunStatus
 from spanlog.exceptions import InvalidArgumentError, SpanlogError
-from spanlog.tracking.registry import DEFAULT_EXPERIMENT_ID, InMemoryTrackingRegistry
+
+if TYPE_CHECKING:
+    from spanlog.store.base import TraceStore
 
 _lock = threading.Lock()
-_registry: InMemoryTrackingRegistry | None = None
+DEFAULT_EXPERIMENT_ID = "0"
 _active_experiment_id: str | None = None
 _active_run: contextvars.ContextVar[Run | None] = contextvars.ContextVar("spanlog_active_run", default=None)
 
 
-def get_registry() -> Any:
-    """Where experiments and runs are kept: the trace store (an in-memory registry only if one was set)."""
-    if _registry is not None:
-        return _registry
+def get_registry() -> TraceStore:
+    """Where experiments and runs are kept: the trace store at the tracking URI."""
     from spanlog.config import get_store
 
     return get_store()
-
-
-def use_in_memory_registry() -> None:
-    """Keep experiments and runs in memory instead of the store (for code that must not touch a database)."""
-    global _registry
-    _registry = InMemoryTrackingRegistry()
 
 
 def set_experiment(experiment_name: str | None = None, experiment_id: str | None = None) -> Experiment:
@@ -44,7 +38,7 @@ def set_experiment(experiment_name: str | None = None, experiment_id: str | None
     if experiment_id is not None:
         experiment = registry.get_experiment(str(experiment_id))
     else:
-        experiment = registry.get_or_create_experiment(experiment_name)
+        experiment = registry.get_or_create_experiment(str(experiment_name))
     _active_experiment_id = experiment.experiment_id
     return experiment
 
