@@ -22,34 +22,52 @@ Grammar (keywords, prefixes and field names are case-insensitive; keys and value
                 | "span.attributes." key
     key        := bare-key | `backticked key` | "double-quoted key"
     bare-key   := [A-Za-z0-9_-]+ ("." [A-Za-z0-9_-]+)*      (so ``tags.a.b`` is the key ``a.b``)
-    value      := 'string' | "string" | number
+    value      := 'string' | "string" | number          (number: -?digits[.digits][e[+-]digits], 64-bit ints)
 
-Attributes: ``status`` (OK, ERROR, IN_PROGRESS), ``timestamp_ms`` (alias ``timestamp``),
-``execution_time_ms``, ``name`` (the root span's name), ``run_id``, ``request_id`` (alias ``trace_id``),
-``input_tokens``, ``output_tokens``, ``total_tokens``.
+Fields and the comparators they take (any other comparator, or a value of the wrong type, is an error)::
+
+    status (OK, ERROR, IN_PROGRESS; any case)        = != IN, NOT IN
+    span.status (OK, ERROR, UNSET; any case)         = != IN, NOT IN
+    timestamp_ms (alias timestamp), execution_time_ms, input_tokens, output_tokens, total_tokens
+                                                     = != < <= > >= IN, NOT IN         numbers
+    name (the root span's name), run_id, request_id (alias trace_id), tags.<key>, metadata.<key>,
+    span.name, span.type
+                                                     = != IN, NOT IN, [NOT] LIKE, [NOT] ILIKE   strings
+    span.inputs, span.outputs (their JSON text)      = != [NOT] LIKE, [NOT] ILIKE     strings
+    span.attributes.<key>                            as for name with a string, as for timestamp_ms with
+                                                     a number
 
 Semantics:
 
 * Logic is two-valued: a condition on a missing value (NULL column, absent tag or metadata key, span attribute
-  absent or of the other type) is simply false, for ``!=`` and ``NOT IN`` too; ``NOT`` then makes it true.
-  So ``tags.env != 'prod'`` needs the tag, while ``NOT tags.env = 'prod'`` also matches traces without it.
+  absent or of the other type) is simply false, for ``!=``, ``NOT IN`` and ``NOT LIKE`` too; ``NOT`` then
+  makes it true. So ``tags.env != 'prod'`` needs the tag, while ``NOT tags.env = 'prod'`` also matches traces
+  without it. (The SQL guards nullable columns with ``IS NOT NULL`` so that it never yields NULL.)
 * A ``span.`` condition holds when at least one span of the trace satisfies it; each span condition is
   checked on its own (``span.name = 'a' AND span.type = 'LLM'`` may be satisfied by two different spans).
 * ``span.attributes.<key>`` compares the decoded attribute value: a string literal only matches JSON strings
-  (as text), a number only JSON numbers (numerically, booleans excluded). ``<``, ``<=``, ``>``, ``>=`` need a
-  number. ``span.inputs`` / ``span.outputs`` compare the stored JSON text.
-* ``LIKE`` is case-sensitive and ``ILIKE`` case-insensitive on every backend (only ASCII letters are folded
-  reliably: SQLite and :func:`evaluate` fold ASCII only, PostgreSQL folds all of Unicode). In patterns ``%``
-  matches any run of characters, ``_`` one character, and a backslash makes the next character literal.
-  In string literals, ``''`` (``""``) and ``\\'``, ``\\"``, ``\\\\``, ``\\``` are escapes; any other backslash
-  is kept as is, so ``'100\\%'`` is the LIKE pattern matching the text ``100%``.
+  (as text), a number only JSON numbers (numerically; booleans, null, lists and objects never match).
+  Spanlog's reserved attributes (``spanlog.spanType``, inputs, outputs, ...) are not there: use ``span.type``,
+  ``span.inputs``, ``span.outputs``. SQL: ``json_each`` on SQLite (its JSON paths cannot spell every key),
+  ``CAST(attributes AS JSONB) ->> key`` guarded by ``jsonb_typeof`` on PostgreSQL.
+* ``LIKE`` is case-sensitive and ``ILIKE`` case-insensitive on every backend; only ASCII letters are folded
+  reliably (SQLite and :func:`evaluate` fold ASCII only, PostgreSQL all of Unicode). In patterns ``%``
+  matches any run of characters, ``_`` one character, and a backslash makes the next character literal; a
+  pattern may not end in a lone backslash. SQL: ``LIKE ... ESCAPE '\\'`` on PostgreSQL; on SQLite, whose LIKE
+  ignores case, ``GLOB`` with the pattern translated (``*``, ``?``, ``[*]``...), and ``lower(x) LIKE lower(p)``
+  for ILIKE.
+* String literals take ``''`` (``""`` in double quotes) and the backslash escapes ``\\'``, ``\\"``,
+  ``\\\\`` and a backslash before a backtick; any other backslash is kept, so ``'100\\%'`` is the LIKE pattern
+  of the text ``100%``. Quoted keys follow the same rules.
 * ``<``/``>`` are only offered on numbers, so string order (which depends on collations) never filters.
 
 Ordering (:func:`parse_order_by`, :func:`compile_order_by`): on trace attributes only; NULL is the
-smallest value (``NULLS FIRST`` ascending, ``NULLS LAST`` descending, emitted explicitly for nullable
-columns) and strings sort by code point (binary collation) on every backend. The default order is
-``timestamp_ms DESC`` and ``request_id`` is always appended as the tie-breaker, which makes the order total
-and allows keyset pagination (:func:`keyset_condition`, :func:`order_values`).
+smallest value (``NULLS FIRST`` ascending, ``NULLS LAST`` descending, written explicitly for nullable
+columns) and ``status``, ``name``, ``run_id`` sort by code point on every backend (``COLLATE "C"`` on
+PostgreSQL; request ids are ASCII and keep their index-friendly default collation). The default order is
+``timestamp_ms DESC``, and ``request_id`` is appended as the tie-breaker (in the direction of the last term,
+unless already ordered on), which makes the order total and allows keyset pagination
+(:func:`keyset_condition`, :func:`order_values`). :func:`sort_traces` is the Python reference ordering.
 """
 
 from __future__ import annotations
@@ -133,7 +151,8 @@ _SPAN_ATTRIBUTE_OPS = _NUMBER_OPS | _STRING_OPS
 
 @dataclass(frozen=True)
 class _Attribute:
-    """A searchable trace attribute: its ``traces`` column and what values and comparators it takes."""
+    """A searchable trace attribute (its name is also its ``traces`` column): the values and comparators it
+    takes."""
 
     numeric: bool
     nullable: bool
@@ -381,7 +400,7 @@ class _Tokenizer:
                 i = end
             elif ch == "`":
                 raise self.error(i, "a backticked key must follow a prefix, as in tags.`my key`")
-            elif ch in _DIGITS or (ch == "-" and text[i + 1 : i + 2] in _DIGITS and i + 1 < len(text)):
+            elif ch in _DIGITS or (ch == "-" and text[i + 1 : i + 2] in _DIGITS):
                 tok = self.number(i)
                 out.append(tok)
                 i = tok.pos + len(tok.text)
@@ -483,6 +502,10 @@ class _FieldSpec:
     allowed: tuple[str, ...] = ()
 
 
+_MAX_DEPTH = 20
+"""Most NOTs and parentheses a filter may nest: SQLite's parser (a 100-entry stack) rejects the SQL of some
+filters nested about 28 deep, so this leaves room for what the store adds around the filter."""
+
 _ErrorFactory = Callable[[int, str], FilterSyntaxError]
 """Builds the error to raise for a reason found at a position of the text being parsed."""
 
@@ -494,6 +517,7 @@ class _Parser:
         self.text = text
         self.tokens = _Tokenizer(text, "filter").tokens()
         self.i = 0
+        self.depth = 0
 
     def error(self, pos: int, reason: str) -> FilterSyntaxError:
         return FilterSyntaxError("filter", self.text, pos, reason)
@@ -537,16 +561,28 @@ class _Parser:
         return items[0] if len(items) == 1 else And(tuple(items))
 
     def not_expr(self) -> Node:
-        if self.peek().keyword == "NOT":
+        tok = self.peek()
+        if tok.keyword == "NOT":
             self.advance()
-            return Not(self.not_expr())
+            self.nest(tok)
+            node = Not(self.not_expr())
+            self.depth -= 1
+            return node
         return self.primary()
+
+    def nest(self, tok: _Token) -> None:
+        """Count one more level of NOT or parentheses (see ``_MAX_DEPTH``)."""
+        self.depth += 1
+        if self.depth > _MAX_DEPTH:
+            raise self.error(tok.pos, f"the filter nests NOT and parentheses more than {_MAX_DEPTH} deep")
 
     def primary(self) -> Node:
         tok = self.peek()
         if tok.kind == "(":
             self.advance()
+            self.nest(tok)
             node = self.or_expr()
+            self.depth -= 1
             close = self.peek()
             if close.kind != ")":
                 raise self.error(
