@@ -49,6 +49,9 @@ TOKEN_METADATA = {
     "total_tokens": "spanlog.totalTokens",
 }
 _RESERVED = SpanAttributeKey.RESERVED
+_INPUTS = SpanAttributeKey.INPUTS
+_OUTPUTS = SpanAttributeKey.OUTPUTS
+_UNSET = SpanStatus(SpanStatusCode.UNSET)
 
 _T, _TAGS, _META, _SPANS = schema.traces, schema.trace_tags, schema.trace_metadata, schema.spans
 
@@ -76,41 +79,58 @@ class SqlAlchemyStore(TraceStore):
         except SQLAlchemyError as exc:
             raise StoreError(f"cannot open the trace store at {_safe(uri)}: {exc}") from exc
         self.dialect = self.engine.dialect.name
+        self._insert_sql_cache: dict[str, str] = {}
 
     # -- writing ------------------------------------------------------------------------------------------
     def log_traces(self, traces: Sequence[Trace]) -> None:
         """Persist traces in one transaction (a trace written again replaces its earlier copy)."""
         if not traces:
             return
-        trace_rows: list[dict[str, Any]] = []
-        tag_rows: list[dict[str, Any]] = []
-        meta_rows: list[dict[str, Any]] = []
-        span_rows: list[dict[str, Any]] = []
-        ids: list[str] = []
+        trace_rows: list[tuple[Any, ...]] = []
+        tag_rows: list[tuple[Any, ...]] = []
+        meta_rows: list[tuple[Any, ...]] = []
+        span_rows: list[tuple[Any, ...]] = []
         for trace in {t.info.request_id: t for t in traces}.values():
-            rows = _trace_rows(trace)
-            ids.append(trace.info.request_id)
-            trace_rows.append(rows[0])
-            tag_rows.extend(rows[1])
-            meta_rows.extend(rows[2])
-            span_rows.extend(rows[3])
+            _trace_rows(trace, trace_rows, tag_rows, meta_rows, span_rows)
+        batches = ((_T, trace_rows), (_TAGS, tag_rows), (_META, meta_rows), (_SPANS, span_rows))
         try:
-            with self.engine.begin() as conn:
-                self._ensure_experiments(conn, {r["experiment_id"] for r in trace_rows})
-                for chunk in _chunks(ids, 500):
-                    conn.execute(delete(_SPANS).where(_SPANS.c.request_id.in_(chunk)))
-                    conn.execute(delete(_TAGS).where(_TAGS.c.request_id.in_(chunk)))
-                    conn.execute(delete(_META).where(_META.c.request_id.in_(chunk)))
-                    conn.execute(delete(_T).where(_T.c.request_id.in_(chunk)))
-                conn.execute(insert(_T), trace_rows)
-                if tag_rows:
-                    conn.execute(insert(_TAGS), tag_rows)
-                if meta_rows:
-                    conn.execute(insert(_META), meta_rows)
-                if span_rows:
-                    conn.execute(insert(_SPANS), span_rows)
+            try:
+                self._insert(batches, replace=False)
+            except IntegrityError:
+                # some of these traces were written before (a retry, a spool replay, an import): replace them
+                self._insert(batches, replace=True)
         except SQLAlchemyError as exc:
-            raise StoreError(f"writing {len(ids)} trace(s) to {_safe(self.uri)} failed: {exc}") from exc
+            raise StoreError(
+                f"writing {len(trace_rows)} trace(s) to {_safe(self.uri)} failed: {exc}"
+            ) from exc
+
+    def _insert(self, batches: Any, replace: bool) -> None:
+        """One transaction of ``executemany`` inserts with driver-level parameters (the hot path of export)."""
+        trace_rows = batches[0][1]
+        with self.engine.begin() as conn:
+            self._ensure_experiments(conn, {row[1] for row in trace_rows})
+            if replace:
+                ids = [row[0] for row in trace_rows]
+                for chunk in _chunks(ids, 500):
+                    for table in (_SPANS, _TAGS, _META, _T):
+                        conn.execute(delete(table).where(table.c.request_id.in_(chunk)))
+            for table, rows in batches:
+                if rows:
+                    conn.exec_driver_sql(self._insert_sql(table), rows)
+
+    def _insert_sql(self, table: Any) -> str:
+        sql = self._insert_sql_cache.get(table.name)
+        if sql is None:
+            style = self.engine.dialect.paramstyle
+            mark = "?" if style == "qmark" else "%s"
+            columns = [c.name for c in table.columns]
+            quote = self.engine.dialect.identifier_preparer.quote
+            sql = (
+                f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)}) "
+                f"VALUES ({', '.join([mark] * len(columns))})"
+            )
+            self._insert_sql_cache[table.name] = sql
+        return sql
 
     def _ensure_experiments(self, conn: Any, experiment_ids: Iterable[int]) -> None:
         """Traces may name an experiment this store has not seen (another store's id): create a stand-in."""
@@ -387,59 +407,75 @@ class SqlAlchemyStore(TraceStore):
 
 def _trace_rows(
     trace: Trace,
-) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    trace_rows: list[tuple[Any, ...]],
+    tag_rows: list[tuple[Any, ...]],
+    meta_rows: list[tuple[Any, ...]],
+    span_rows: list[tuple[Any, ...]],
+) -> None:
+    """Append the rows of one trace, as tuples in the tables' column order (see schema.py)."""
     info = trace.info
     rid = info.request_id
     spans = trace.data.spans
-    span_rows = []
     size = 0
     root_name = None
     for position, span in enumerate(spans):
         attrs = span._attrs
-        user = {k: loads(v) for k, v in attrs.items() if k not in _RESERVED}
-        inputs = attrs.get(SpanAttributeKey.INPUTS)
-        outputs = attrs.get(SpanAttributeKey.OUTPUTS)
-        status = span.status
-        row = {
-            "request_id": rid,
-            "span_id": span.span_id,
-            "parent_id": span.parent_id,
-            "position": position,
-            "name": span.name,
-            "span_type": span.span_type,
-            "status_code": status.status_code.value,
-            "status_message": status.description,
-            "start_time_ns": span.start_time_ns,
-            "end_time_ns": span.end_time_ns,
-            "inputs": inputs,
-            "outputs": outputs,
-            "attributes": orjson.dumps(user, default=str, option=orjson.OPT_NON_STR_KEYS).decode(),
-            "events": orjson.dumps([e.to_dict() for e in span.events], default=str).decode(),
-        }
-        size += len(inputs or "") + len(outputs or "") + len(str(row["attributes"])) + len(str(row["events"]))
-        if span.parent_id is None and root_name is None:
-            root_name = span.name
-        span_rows.append(row)
+        if len(attrs) > 2:
+            user = {k: loads(v) for k, v in attrs.items() if k not in _RESERVED}
+            attributes = (
+                orjson.dumps(user, default=str, option=orjson.OPT_NON_STR_KEYS).decode() if user else "{}"
+            )
+        else:
+            attributes = "{}"
+        inputs = attrs.get(_INPUTS)
+        outputs = attrs.get(_OUTPUTS)
+        status = span._status or _UNSET
+        events = (
+            orjson.dumps([e.to_dict() for e in span._events], default=str).decode() if span._events else "[]"
+        )
+        parent = span._parent_id
+        span_rows.append(
+            (
+                rid,
+                f"{span._span_id:016x}",
+                None if parent is None else f"{parent:016x}",
+                position,
+                span._name,
+                span._span_type,
+                status.status_code.value,
+                status.description,
+                span._start_ns,
+                span._end_ns,
+                inputs,
+                outputs,
+                attributes,
+                events,
+            )
+        )
+        size += len(inputs or "") + len(outputs or "") + len(attributes) + len(events)
+        if parent is None and root_name is None:
+            root_name = span._name
     meta = info.request_metadata
-    trace_row = {
-        "request_id": rid,
-        "experiment_id": _experiment_int(info.experiment_id),
-        "timestamp_ms": info.timestamp_ms,
-        "execution_time_ms": info.execution_time_ms,
-        "status": info.status.value,
-        "name": root_name,
-        "run_id": meta.get("spanlog.sourceRun"),
-        "request_preview": _preview(trace.data.request),
-        "response_preview": _preview(trace.data.response),
-        "input_tokens": _int_or_none(meta.get(TOKEN_METADATA["input_tokens"])),
-        "output_tokens": _int_or_none(meta.get(TOKEN_METADATA["output_tokens"])),
-        "total_tokens": _int_or_none(meta.get(TOKEN_METADATA["total_tokens"])),
-        "span_count": len(spans),
-        "size_bytes": size,
-    }
-    tags = [{"request_id": rid, "key": str(k), "value": str(v)} for k, v in info.tags.items()]
-    metas = [{"request_id": rid, "key": str(k), "value": str(v)} for k, v in meta.items()]
-    return trace_row, tags, metas, span_rows
+    trace_rows.append(
+        (
+            rid,
+            _experiment_int(info.experiment_id),
+            info.timestamp_ms,
+            info.execution_time_ms,
+            info.status.value,
+            root_name,
+            meta.get("spanlog.sourceRun"),
+            _preview(trace.data.request),
+            _preview(trace.data.response),
+            _int_or_none(meta.get(TOKEN_METADATA["input_tokens"])),
+            _int_or_none(meta.get(TOKEN_METADATA["output_tokens"])),
+            _int_or_none(meta.get(TOKEN_METADATA["total_tokens"])),
+            len(spans),
+            size,
+        )
+    )
+    tag_rows.extend((rid, str(k), str(v)) for k, v in info.tags.items())
+    meta_rows.extend((rid, str(k), str(v)) for k, v in meta.items())
 
 
 def _span_from_row(r: Any) -> Span:
