@@ -219,18 +219,19 @@ class SqlAlchemyStore(TraceStore):
         tags: dict[str, dict[str, str]] = {i: {} for i in ids}
         meta: dict[str, dict[str, str]] = {i: {} for i in ids}
         spans: dict[str, list[Span]] = {i: [] for i in ids}
+        span_columns = [_SPANS.c[name] for name in _SPAN_READ_COLUMNS]
         for chunk in _chunks(ids, 500):
-            for r in conn.execute(select(_TAGS).where(_TAGS.c.request_id.in_(chunk))):
-                tags[r.request_id][r.key] = r.value
-            for r in conn.execute(select(_META).where(_META.c.request_id.in_(chunk))):
-                meta[r.request_id][r.key] = r.value
+            for rid, key, value in conn.execute(select(_TAGS).where(_TAGS.c.request_id.in_(chunk))):
+                tags[rid][key] = value
+            for rid, key, value in conn.execute(select(_META).where(_META.c.request_id.in_(chunk))):
+                meta[rid][key] = value
             query = (
-                select(_SPANS)
+                select(*span_columns)
                 .where(_SPANS.c.request_id.in_(chunk))
                 .order_by(_SPANS.c.request_id, _SPANS.c.position)
             )
-            for r in conn.execute(query).mappings():
-                spans[r["request_id"]].append(_span_from_row(r))
+            for r in conn.execute(query):
+                spans[r[0]].append(_span_from_row(r))
         result = []
         for row in rows:
             rid = row["request_id"]
@@ -478,29 +479,73 @@ def _trace_rows(
     meta_rows.extend((rid, str(k), str(v)) for k, v in meta.items())
 
 
+_SPAN_READ_COLUMNS = (
+    "request_id",
+    "span_id",
+    "parent_id",
+    "name",
+    "span_type",
+    "status_code",
+    "status_message",
+    "start_time_ns",
+    "end_time_ns",
+    "inputs",
+    "outputs",
+    "attributes",
+    "events",
+)
+_statuses: dict[tuple[str, str], SpanStatus] = {}
+_type_json: dict[str, str] = {}
+
+
 def _span_from_row(r: Any) -> Span:
-    rid = r["request_id"]
+    """A finished Span from a row of ``_SPAN_READ_COLUMNS`` (read path of search: keep it lean)."""
+    (
+        rid,
+        span_id,
+        parent_id,
+        name,
+        span_type,
+        code,
+        message,
+        start,
+        end,
+        inputs,
+        outputs,
+        attributes,
+        events,
+    ) = r
+    type_json = _type_json.get(span_type)
+    if type_json is None:
+        type_json = _type_json[span_type] = dumps(span_type)
     attrs: dict[str, str] = {
         SpanAttributeKey.REQUEST_ID: '"' + rid + '"',
-        SpanAttributeKey.SPAN_TYPE: dumps(r["span_type"]),
+        SpanAttributeKey.SPAN_TYPE: type_json,
     }
-    if r["inputs"] is not None:
-        attrs[SpanAttributeKey.INPUTS] = r["inputs"]
-    for key, value in orjson.loads(r["attributes"]).items():
-        attrs[key] = dumps(value)
-    if r["outputs"] is not None:
-        attrs[SpanAttributeKey.OUTPUTS] = r["outputs"]
+    if inputs is not None:
+        attrs[_INPUTS] = inputs
+    if attributes != "{}":
+        for key, value in orjson.loads(attributes).items():
+            attrs[key] = dumps(value)
+    if outputs is not None:
+        attrs[_OUTPUTS] = outputs
+    status_key = (code, message or "")
+    status = _statuses.get(status_key)
+    if status is None:
+        status = SpanStatus(SpanStatusCode(code), status_key[1])
+        if len(_statuses) < 1000:
+            _statuses[status_key] = status
     return Span(
-        name=r["name"],
+        name=name,
         trace_id=int(rid[3:], 16) if rid.startswith("tr-") else 0,
-        span_id=int(r["span_id"], 16),
-        parent_id=None if r["parent_id"] is None else int(r["parent_id"], 16),
-        start_time_ns=r["start_time_ns"],
-        end_time_ns=r["end_time_ns"],
-        status=SpanStatus(SpanStatusCode(r["status_code"]), r["status_message"] or ""),
+        span_id=int(span_id, 16),
+        parent_id=None if parent_id is None else int(parent_id, 16),
+        start_time_ns=start,
+        end_time_ns=end,
+        status=status,
         attributes=attrs,
-        events=[SpanEvent.from_dict(e) for e in orjson.loads(r["events"])],
-        span_type=r["span_type"],
+        events=[SpanEvent.from_dict(e) for e in orjson.loads(events)] if events != "[]" else [],
+        span_type=span_type,
         request_id=rid,
     )
 
