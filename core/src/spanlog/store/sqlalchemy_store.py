@@ -640,6 +640,7 @@ def _make_engine(uri: str) -> Engine:
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute("PRAGMA cache_size=-65536")  # 64 MiB: index pages of big stores stay in memory
             cursor.close()
 
         return engine
