@@ -30,11 +30,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _report import distinct_lines, num, ratio, times, verdict
 from _venvs import clean_env, ensure_venv
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -286,7 +286,7 @@ def run_workloads(tracer: Tracer, settings: dict[str, object], workdir: Path) ->
     except subprocess.TimeoutExpired:
         return Outcome(error="timed out after 1800 s", seconds=time.perf_counter() - started)
     outcome = Outcome(seconds=time.perf_counter() - started)
-    outcome.stderr = _distinct_lines(proc.stderr)
+    outcome.stderr = distinct_lines(proc.stderr)
     for line in proc.stdout.splitlines():
         if line.startswith(RESULT_PREFIX):
             outcome.data = json.loads(line[len(RESULT_PREFIX) :])
@@ -318,40 +318,7 @@ def _wall(cmd: list[str], env: dict[str, str]) -> float:
     return time.perf_counter() - start
 
 
-def _distinct_lines(text: str) -> list[str]:
-    seen: dict[str, None] = {}
-    for line in text.splitlines():
-        if line.strip():
-            seen.setdefault(line.rstrip(), None)
-    return list(seen)
-
-
 # --- table -------------------------------------------------------------------------------------------------
-
-
-def _num(value: float | None) -> str:
-    if value is None:
-        return "n/a"
-    if abs(value) >= 100:
-        return f"{value:,.0f}"
-    return f"{value:.1f}" if abs(value) >= 10 else f"{value:.2f}"
-
-
-def _ratio(numerator: float | None, denominator: float | None) -> float | None:
-    if numerator is None or denominator is None or denominator <= 0:
-        return None
-    return numerator / denominator
-
-
-def _x(ratio: float | None) -> str:
-    if ratio is None:
-        return "n/a"
-    return f"{ratio:,.0f}x" if ratio >= 10 else f"{ratio:.2f}x"
-
-
-def _target(text: str, measured: float | None, ok: Callable[[float], bool]) -> str:
-    verdict = "n/a" if measured is None else ("met" if ok(measured) else "**missed**")
-    return f"{text}: {verdict}"
 
 
 def render(tracers: list[Tracer], outcomes: dict[str, Outcome], settings: dict[str, object]) -> str:
@@ -381,19 +348,19 @@ def render(tracers: list[Tracer], outcomes: dict[str, Outcome], settings: dict[s
             if key == "import_ms" and tracer.import_of:
                 cells.append("same")
             else:
-                cells.append(_num(value(tracer.label, key)))
+                cells.append(num(value(tracer.label, key)))
         spanlog = value("spanlog", key)
-        vs_otel = _ratio(spanlog, value("raw OTel", key))
-        cells.append(_x(vs_otel))
-        vs_mlflow = _ratio(value(baseline, key), spanlog) if baseline else None
+        vs_otel = ratio(spanlog, value("raw OTel", key))
+        cells.append(times(vs_otel))
+        vs_mlflow = ratio(value(baseline, key), spanlog) if baseline else None
         if baseline:
-            cells.append(_x(vs_mlflow))
+            cells.append(times(vs_mlflow))
         if key == "import_ms":
-            target = _target(f"spanlog adds ≤ {MAX_IMPORT_MS:.0f} ms", spanlog, lambda v: v <= MAX_IMPORT_MS)
+            target = verdict(f"spanlog adds ≤ {MAX_IMPORT_MS:.0f} ms", spanlog, lambda v: v <= MAX_IMPORT_MS)
         else:
-            target = _target(f"spanlog/OTel ≤ {MAX_OTEL_RATIO}x", vs_otel, lambda v: v <= MAX_OTEL_RATIO)
+            target = verdict(f"spanlog/OTel ≤ {MAX_OTEL_RATIO}x", vs_otel, lambda v: v <= MAX_OTEL_RATIO)
             if key == "a_us" and baseline:
-                target += "; " + _target(
+                target += "; " + verdict(
                     f"MLflow/spanlog ≥ {MIN_MLFLOW_RATIO:.0f}x", vs_mlflow, lambda v: v >= MIN_MLFLOW_RATIO
                 )
         cells.append(target)
@@ -406,7 +373,7 @@ def render(tracers: list[Tracer], outcomes: dict[str, Outcome], settings: dict[s
     plain = [value(label, "plain_us") for label in labels if value(label, "plain_us") is not None]
     notes = [
         f"Medians of {settings['reps']} repetitions after a warm-up; A subtracts the undecorated call "
-        f"({_num(min(plain) if plain else None)} µs); C is the median of {settings['import_runs']} runs.",
+        f"({num(min(plain) if plain else None)} µs); C is the median of {settings['import_runs']} runs.",
     ]
     sizes = []
     for label in labels:

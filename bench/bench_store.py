@@ -36,12 +36,12 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _report import distinct_lines, num, ratio, times, verdict
 from _venvs import clean_env, ensure_venv
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -510,7 +510,7 @@ def run_tool(tool: Tool, workdir: Path) -> Outcome:
     reader.join()
     if proc.returncode == -9 and time.perf_counter() - started >= TIMEOUT_S:
         return Outcome(error=f"timed out after {TIMEOUT_S} s", seconds=time.perf_counter() - started)
-    outcome = Outcome(seconds=time.perf_counter() - started, stderr=_distinct_lines("".join(stderr)))
+    outcome = Outcome(seconds=time.perf_counter() - started, stderr=distinct_lines("".join(stderr)))
     for line in stdout.splitlines():
         if line.startswith(RESULT_PREFIX):
             outcome.data = json.loads(line[len(RESULT_PREFIX) :])
@@ -520,40 +520,7 @@ def run_tool(tool: Tool, workdir: Path) -> Outcome:
     return outcome
 
 
-def _distinct_lines(text: str) -> list[str]:
-    seen: dict[str, None] = {}
-    for line in text.splitlines():
-        if line.strip():
-            seen.setdefault(line.rstrip(), None)
-    return list(seen)
-
-
 # --- table -------------------------------------------------------------------------------------------------
-
-
-def _num(value: float | None) -> str:
-    if value is None:
-        return "n/a"
-    if abs(value) >= 100:
-        return f"{value:,.0f}"
-    return f"{value:.1f}" if abs(value) >= 10 else f"{value:.2f}"
-
-
-def _ratio(numerator: float | None, denominator: float | None) -> float | None:
-    if numerator is None or denominator is None or denominator <= 0:
-        return None
-    return numerator / denominator
-
-
-def _x(ratio: float | None) -> str:
-    if ratio is None:
-        return "n/a"
-    return f"{ratio:,.0f}x" if ratio >= 10 else f"{ratio:.2f}x"
-
-
-def _target(text: str, measured: float | None, ok: Callable[[float], bool]) -> str:
-    verdict = "n/a" if measured is None else ("met" if ok(measured) else "**missed**")
-    return f"{text}: {verdict}"
 
 
 def _scale(n: int) -> str:
@@ -573,24 +540,24 @@ def render(outcomes: dict[str, Outcome], settings: dict[str, Any], elapsed: floa
         p50 = read(data, scale, f"{key}_p50_ms")
         if p50 is None:
             return "not measured" if data else "n/a"
-        return f"{_num(p50)} (p95 {_num(read(data, scale, f'{key}_p95_ms'))})"
+        return f"{num(p50)} (p95 {num(read(data, scale, f'{key}_p95_ms'))})"
 
     sizes = sorted({int(s) for s in settings["scales"]} | {int(s) for s in spanlog.get("scales", {})})
     small, big = sizes[0], sizes[-1]
     s_rate = spanlog["write"]["spans_per_s"] if spanlog else None
     m_rate = mlflow["write"]["spans_per_s"] if mlflow else None
-    write_ratio = _ratio(s_rate, m_rate)
-    target = _target(f"≥ {MIN_SPANS_PER_S:,.0f} spans/s", s_rate, lambda v: v >= MIN_SPANS_PER_S)
+    write_ratio = ratio(s_rate, m_rate)
+    target = verdict(f"≥ {MIN_SPANS_PER_S:,.0f} spans/s", s_rate, lambda v: v >= MIN_SPANS_PER_S)
     if mlflow:
-        target += "; " + _target(
+        target += "; " + verdict(
             f"≥ {MIN_WRITE_RATIO:.0f}x MLflow", write_ratio, lambda v: v >= MIN_WRITE_RATIO
         )
     rows = [
         [
             "W. persisted writes, traces of 5 spans (spans/s)",
-            _num(s_rate),
-            _num(m_rate),
-            _x(write_ratio),
+            num(s_rate),
+            num(m_rate),
+            times(write_ratio),
             target,
         ]
     ]
@@ -602,11 +569,11 @@ def render(outcomes: dict[str, Outcome], settings: dict[str, Any], elapsed: floa
             s_val = read(spanlog, scale, f"{key}_p50_ms")
             target = "-"
             if scale == TARGET_SCALE:
-                target = _target(f"p50 ≤ {limit:.0f} ms", s_val, lambda v, lim=limit: v <= lim)
+                target = verdict(f"p50 ≤ {limit:.0f} ms", s_val, lambda v, lim=limit: v <= lim)
             elif key == "search" and scale == big and big > small:
-                growth = _ratio(s_val, read(spanlog, small, "search_p50_ms"))
-                target = _target(
-                    f"sublinear: {_x(growth)} from {_scale(small)} for {big // small}x the traces",
+                growth = ratio(s_val, read(spanlog, small, "search_p50_ms"))
+                target = verdict(
+                    f"sublinear: {times(growth)} from {_scale(small)} for {big // small}x the traces",
                     growth,
                     lambda v: v < big / small,
                 )
@@ -615,7 +582,7 @@ def render(outcomes: dict[str, Outcome], settings: dict[str, Any], elapsed: floa
                     f"{title} at {_scale(scale)} traces, p50 (p95) ms",
                     cell(spanlog, scale, key),
                     cell(mlflow, scale, key) if mlflow else "n/a",
-                    _x(_ratio(read(mlflow, scale, f"{key}_p50_ms"), s_val)),
+                    times(ratio(read(mlflow, scale, f"{key}_p50_ms"), s_val)),
                     target,
                 ]
             )

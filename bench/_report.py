@@ -1,0 +1,43 @@
+"""Formatting shared by the benchmarks: numbers, ratios, target verdicts, and de-duplicated stderr lines."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+
+def distinct_lines(text: str) -> list[str]:
+    """The non-empty lines of ``text``, each once, in first-seen order (for a tool's repeated warnings)."""
+    seen: dict[str, None] = {}
+    for line in text.splitlines():
+        if line.strip():
+            seen.setdefault(line.rstrip(), None)
+    return list(seen)
+
+
+def num(value: float | None) -> str:
+    """A measurement with 3 significant digits or so; ``n/a`` when missing."""
+    if value is None:
+        return "n/a"
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    return f"{value:.1f}" if abs(value) >= 10 else f"{value:.2f}"
+
+
+def ratio(numerator: float | None, denominator: float | None) -> float | None:
+    """``numerator / denominator``, or None when either is missing or the denominator is not positive."""
+    if numerator is None or denominator is None or denominator <= 0:
+        return None
+    return numerator / denominator
+
+
+def times(value: float | None) -> str:
+    """A ratio as ``12x`` / ``1.50x``; ``n/a`` when missing."""
+    if value is None:
+        return "n/a"
+    return f"{value:,.0f}x" if value >= 10 else f"{value:.2f}x"
+
+
+def verdict(text: str, measured: float | None, ok: Callable[[float], bool]) -> str:
+    """``"<target>: met"`` or ``"<target>: **missed**"`` (``n/a`` when nothing was measured)."""
+    verdict = "n/a" if measured is None else ("met" if ok(measured) else "**missed**")
+    return f"{text}: {verdict}"
