@@ -41,3 +41,11 @@ def verdict(text: str, measured: float | None, ok: Callable[[float], bool]) -> s
     """``"<target>: met"`` or ``"<target>: **missed**"`` (``n/a`` when nothing was measured)."""
     verdict = "n/a" if measured is None else ("met" if ok(measured) else "**missed**")
     return f"{text}: {verdict}"
+
+
+def replace_marked(text: str, start: str, end: str, table: str) -> str | None:
+    """``text`` with the table put between the ``start`` and ``end`` markers, or None when they are missing."""
+    first, last = text.find(start), text.find(end)
+    if first == -1 or last <= first:
+        return None
+    return text[:first] + f"{start}\n{table}{end}" + text[last + len(end) :]

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _report import distinct_lines, num, ratio, times, verdict
+from _report import distinct_lines, num, ratio, replace_marked, times, verdict
 from _venvs import clean_env, ensure_venv
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -430,12 +430,10 @@ def write_doc(table: str) -> None:
         )
         return
     text = DOC.read_text()
-    start, end = text.find(START), text.find(END)
-    if start != -1 and end > start:
-        text = text[:start] + block + text[end + len(END) :]
-    else:
-        text = text.rstrip("\n") + f"\n\n## Core tracing\n\n{block}\n"
-    DOC.write_text(text)
+    replaced = replace_marked(text, START, END, table)
+    DOC.write_text(
+        replaced if replaced is not None else text.rstrip("\n") + f"\n\n## Core tracing\n\n{block}\n"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

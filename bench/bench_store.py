@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _report import distinct_lines, num, ratio, times, verdict
+from _report import distinct_lines, num, ratio, replace_marked, times, verdict
 from _venvs import clean_env, ensure_venv
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -705,9 +705,9 @@ def write_doc(table: str) -> None:
     "Trace store" section after the "Core tracing" section (before the next ``## `` heading)."""
     block = f"{START}\n{table}{END}"
     text = DOC.read_text() if DOC.exists() else "# Performance\n"
-    start, end = text.find(START), text.find(END)
-    if start != -1 and end > start:
-        text = text[:start] + block + text[end + len(END) :]
+    replaced = replace_marked(text, START, END, table)
+    if replaced is not None:
+        text = replaced
     else:
         section = (
             "## Trace store\n\n"

@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import Engine, and_, create_engine, delete, event, func, insert, select, update
-from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from spanlog.entities import (
     Experiment,
@@ -37,8 +37,6 @@ from spanlog.store import schema
 from spanlog.store.base import TracePage, TraceStore
 from spanlog.tracing.serialization import dumps, loads
 
-DEFAULT_EXPERIMENT_ID = "0"
-DEFAULT_EXPERIMENT_NAME = "Default"
 PREVIEW_CHARS = 1000
 MAX_RESULTS_LIMIT = 50_000
 DEFAULT_MAX_RESULTS = 100
@@ -647,4 +645,4 @@ def _make_engine(uri: str) -> Engine:
     return create_engine(uri, pool_pre_ping=True, pool_size=5, max_overflow=10)
 
 
-__all__ = ["DEFAULT_EXPERIMENT_ID", "DEFAULT_EXPERIMENT_NAME", "OperationalError", "SqlAlchemyStore"]
+__all__ = ["SqlAlchemyStore"]
