@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 
 os.environ["SPANLOG_TESTING"] = "1"
@@ -35,3 +36,5 @@ def traces() -> InMemoryTraceExporter:
     spanlog.tracing.set_masking_function(None)
     state.STATE.sampling_ratio, state.STATE.hide_inputs, state.STATE.hide_outputs = saved
     set_exporter(None)
+    if "spanlog.plugins.manager" in sys.modules:  # forget registered plugins and undo every autolog
+        sys.modules["spanlog.plugins.manager"].reset_for_tests()

@@ -38,6 +38,9 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "config": ("spanlog.config", None),
     # client
     "SpanlogClient": ("spanlog.client", "SpanlogClient"),
+    # integrations
+    "autolog": ("spanlog.plugins", "autolog"),
+    "plugins": ("spanlog.plugins", None),
     # submodules
     "client": ("spanlog.client", None),
     "entities": ("spanlog.entities", None),
@@ -47,9 +50,10 @@ _LAZY: dict[str, tuple[str, str | None]] = {
 }
 
 if TYPE_CHECKING:
-    from spanlog import client, config, entities, export, tracing, tracking
+    from spanlog import client, config, entities, export, plugins, tracing, tracking
     from spanlog.client import SpanlogClient
     from spanlog.config import flush_trace_async_logging, get_tracking_uri, set_tracking_uri
+    from spanlog.plugins import autolog
     from spanlog.store.fluent import (
         count_traces,
         delete_trace_tag,
@@ -72,7 +76,12 @@ def __getattr__(name: str) -> Any:
     try:
         module_name, attribute = _LAZY[name]
     except KeyError:
-        raise AttributeError(f"module 'spanlog' has no attribute {name!r}") from None
+        if name.startswith("_") or not name.isidentifier():
+            raise AttributeError(f"module 'spanlog' has no attribute {name!r}") from None
+        # spanlog.<integration>: provided by an installed plugin (found on first use)
+        from spanlog.plugins import integration_module
+
+        return integration_module(name)
     module = importlib.import_module(module_name)
     value = module if attribute is None else getattr(module, attribute)
     globals()[name] = value
@@ -91,6 +100,7 @@ __all__ = [
     "TraceNotFoundError",
     "__version__",
     "active_run",
+    "autolog",
     "client",
     "config",
     "count_traces",
@@ -104,6 +114,7 @@ __all__ = [
     "get_last_active_trace",
     "get_trace",
     "get_tracking_uri",
+    "plugins",
     "search_traces",
     "set_experiment",
     "set_trace_tag",

@@ -25,6 +25,7 @@ from spanlog.entities.span import NO_OP_SPAN, LiveSpan, NoOpSpan, SpanAttributeK
 from spanlog.entities.span_status import OK_STATUS, UNSET_STATUS, SpanStatusCode
 from spanlog.entities.trace import Trace, TraceData, TraceInfo, TraceStatus
 from spanlog.exceptions import SpanNotFoundError, TraceNotFoundError
+from spanlog.tracing import hooks as _hooks
 from spanlog.tracing.provider import get_tracer, sdk_spans_wanted
 from spanlog.tracing.serialization import dumps, loads
 from spanlog.tracing.state import STATE, report_internal_error, warn_once
@@ -90,6 +91,8 @@ class TraceRecord:
 
     def end_span(self, span: LiveSpan, end_time_ns: int | None) -> None:
         """End ``span`` once; when it is the root, end the open children too and finish the trace."""
+        if _hooks.span_end and span._end_ns is None:
+            _hooks.run(_hooks.span_end, "spanlog_span_end", span)
         with self.lock:
             if span._end_ns is not None:
                 return
@@ -104,6 +107,9 @@ class TraceRecord:
             if span is not self.root:
                 return
             left_open = [s for s in self.spans if s._end_ns is None]
+            if left_open and _hooks.span_end:
+                for child in left_open:
+                    _hooks.run(_hooks.span_end, "spanlog_span_end", child)
             for child in left_open:
                 child._attrs[SpanAttributeKey.ENDED_WITH_TRACE] = "true"
                 if child._otel is not None:
@@ -132,6 +138,8 @@ def _new_span(
     start_time_ns: int | None = None,
 ) -> LiveSpan:
     if parent is None:
+        if not _hooks.loaded:
+            _hooks.load_plugins()
         record = TraceRecord(None, experiment_id or _tracking.active_experiment_id())
         run = _tracking._active_run.get()
         if run is not None:
@@ -181,6 +189,8 @@ def _new_span(
             _active[record.request_id] = record
         record.spans.append(span)
         record.by_id[span_id] = span
+    if _hooks.span_start:
+        _hooks.run(_hooks.span_start, "spanlog_span_start", span)
     return span
 
 
@@ -352,6 +362,8 @@ def _finish_trace(record: TraceRecord) -> None:
         record.spans = []
         record.by_id = {}
         record.root = None
+        if _hooks.trace_end:
+            _hooks.run(_hooks.trace_end, "spanlog_trace_end", trace)
         if STATE.masking_function is not None:
             _mask(trace, STATE.masking_function)
         _last_trace = trace
@@ -362,6 +374,11 @@ def _finish_trace(record: TraceRecord) -> None:
         _export.get_exporter().export(trace)
     except Exception as exc:
         report_internal_error("exporting a trace", exc)
+    for plugin, exporter in _hooks.exporters:
+        try:
+            exporter.export(trace)
+        except Exception as exc:
+            report_internal_error(f"plugin {plugin!r} exporter", exc)
 
 
 def _mask(trace: Trace, mask: Any) -> None:

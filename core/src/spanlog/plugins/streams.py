@@ -1,0 +1,303 @@
+"""Stream proxies: hand the user the library's stream, unchanged, and end its span exactly once.
+
+A proxy stands in for a sync or async iterator (and for its context manager, if it is one). It passes each
+item through untouched after showing it to ``on_item``, and calls ``on_finish(reason, error)`` exactly
+once, on the first of:
+
+==================== ===================================================================================
+reason               when
+==================== ===================================================================================
+``"exhausted"``      the stream raised StopIteration / StopAsyncIteration
+``"error"``          the stream raised while producing an item (``error`` is the exception)
+``"closed"``         the user called ``close()`` / ``aclose()``
+``"exited"``         the ``with`` / ``async with`` block around the stream ended (``error``: what ended it)
+``"abandoned"``      the proxy was garbage-collected unfinished (``break`` out of a loop, then dropped)
+==================== ===================================================================================
+
+Every other attribute reaches the wrapped stream, and ``isinstance`` sees its class.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import wrapt
+
+from spanlog.tracing.state import report_internal_error
+
+
+class StreamState:
+    """What two proxies of one stream share (a stream manager and the stream it enters into)."""
+
+    __slots__ = ("finished", "items", "lock", "name", "on_finish", "on_item")
+
+    def __init__(
+        self,
+        on_item: Callable[[Any], Any] | None,
+        on_finish: Callable[[str, BaseException | None], Any] | None,
+        name: str,
+    ) -> None:
+        self.on_item = on_item
+        self.on_finish = on_finish
+        self.name = name
+        self.items = 0
+        self.finished = False
+        self.lock = threading.Lock()
+
+    def item(self, item: Any) -> None:
+        self.items += 1
+        on_item = self.on_item
+        if on_item is not None:
+            try:
+                on_item(item)
+            except Exception as exc:
+                report_internal_error(f"{self.name}: handling a stream item", exc)
+
+    def finish(self, reason: str, error: BaseException | None = None) -> None:
+        with self.lock:
+            if self.finished:
+                return
+            self.finished = True
+        if self.on_finish is not None:
+            try:
+                self.on_finish(reason, error)
+            except Exception as exc:
+                report_internal_error(f"{self.name}: ending a stream", exc)
+
+
+class StreamProxy(wrapt.ObjectProxy):
+    """A sync stream (iterator, iterable, and/or context manager) that reports its items and its end."""
+
+    def __init__(
+        self,
+        wrapped: Any,
+        on_item: Callable[[Any], Any] | None = None,
+        on_finish: Callable[[str, BaseException | None], Any] | None = None,
+        *,
+        name: str = "stream",
+        state: StreamState | None = None,
+    ) -> None:
+        super().__init__(wrapped)
+        self._self_state = state if state is not None else StreamState(on_item, on_finish, name)
+        self._self_iter: Any = None
+
+    @property
+    def finished(self) -> bool:
+        """True once the span of this stream has been ended."""
+        return self._self_state.finished
+
+    def __iter__(self) -> StreamProxy:
+        return self
+
+    def __next__(self) -> Any:
+        it = self._self_iter
+        if it is None:
+            it = self._self_iter = iter(self.__wrapped__)
+        try:
+            item = next(it)
+        except StopIteration:
+            self._self_state.finish("exhausted")
+            raise
+        except BaseException as exc:
+            self._self_state.finish("error", exc)
+            raise
+        self._self_state.item(item)
+        return item
+
+    def send(self, value: Any) -> Any:
+        """Generator protocol: send into the wrapped generator (its reply counts as an item)."""
+        send = self.__wrapped__.send
+        try:
+            item = send(value)
+        except StopIteration:
+            self._self_state.finish("exhausted")
+            raise
+        except BaseException as exc:
+            self._self_state.finish("error", exc)
+            raise
+        self._self_state.item(item)
+        return item
+
+    def throw(self, *args: Any) -> Any:
+        """Generator protocol: throw into the wrapped generator."""
+        throw = self.__wrapped__.throw
+        try:
+            item = throw(*args)
+        except StopIteration:
+            self._self_state.finish("exhausted")
+            raise
+        except BaseException as exc:
+            self._self_state.finish("error", exc)
+            raise
+        self._self_state.item(item)
+        return item
+
+    def close(self) -> Any:
+        """Close the wrapped stream, then end the span."""
+        close = self.__wrapped__.close
+        try:
+            return close()
+        finally:
+            self._self_state.finish("closed")
+
+    def __enter__(self) -> Any:
+        entered = self.__wrapped__.__enter__()
+        if entered is self.__wrapped__:
+            return self
+        # a stream manager entering into the stream proper: follow it with the same state
+        return type(self)(entered, state=self._self_state)
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> Any:
+        try:
+            return self.__wrapped__.__exit__(exc_type, exc, tb)
+        finally:
+            self._self_state.finish("exited", exc)
+
+    def __del__(self) -> None:
+        try:
+            state = self._self_state
+        except AttributeError:  # __init__ never finished
+            return
+        if not state.finished:
+            state.finish("abandoned")
+
+
+class AsyncStreamProxy(wrapt.ObjectProxy):
+    """An async stream (async iterator, and/or async context manager) that reports its items and its end."""
+
+    def __init__(
+        self,
+        wrapped: Any,
+        on_item: Callable[[Any], Any] | None = None,
+        on_finish: Callable[[str, BaseException | None], Any] | None = None,
+        *,
+        name: str = "stream",
+        state: StreamState | None = None,
+    ) -> None:
+        super().__init__(wrapped)
+        self._self_state = state if state is not None else StreamState(on_item, on_finish, name)
+        self._self_iter: Any = None
+
+    @property
+    def finished(self) -> bool:
+        """True once the span of this stream has been ended."""
+        return self._self_state.finished
+
+    def __aiter__(self) -> AsyncStreamProxy:
+        return self
+
+    async def __anext__(self) -> Any:
+        it = self._self_iter
+        if it is None:
+            it = self._self_iter = self.__wrapped__.__aiter__()
+        try:
+            item = await it.__anext__()
+        except StopAsyncIteration:
+            self._self_state.finish("exhausted")
+            raise
+        except BaseException as exc:
+            self._self_state.finish("error", exc)
+            raise
+        self._self_state.item(item)
+        return item
+
+    async def asend(self, value: Any) -> Any:
+        """Async generator protocol: send into the wrapped async generator."""
+        try:
+            item = await self.__wrapped__.asend(value)
+        except StopAsyncIteration:
+            self._self_state.finish("exhausted")
+            raise
+        except BaseException as exc:
+            self._self_state.finish("error", exc)
+            raise
+        self._self_state.item(item)
+        return item
+
+    def _closing(self, method: str) -> Any:
+        result = getattr(self.__wrapped__, method)()
+        if not inspect.isawaitable(result):
+            self._self_state.finish("closed")
+            return result
+
+        async def close_then_finish() -> Any:
+            try:
+                return await result
+            finally:
+                self._self_state.finish("closed")
+
+        return close_then_finish()
+
+    def close(self) -> Any:
+        """Close the wrapped stream (``await`` it when the stream's ``close`` is a coroutine), then end the span."""
+        return self._closing("close")
+
+    def aclose(self) -> Any:
+        """Async generator protocol: close, then end the span."""
+        return self._closing("aclose")
+
+    async def __aenter__(self) -> Any:
+        entered = await self.__wrapped__.__aenter__()
+        if entered is self.__wrapped__:
+            return self
+        return type(self)(entered, state=self._self_state)
+
+    async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> Any:
+        try:
+            return await self.__wrapped__.__aexit__(exc_type, exc, tb)
+        finally:
+            self._self_state.finish("exited", exc)
+
+    def __del__(self) -> None:
+        try:
+            state = self._self_state
+        except AttributeError:
+            return
+        if not state.finished:
+            state.finish("abandoned")
+
+
+def is_async_stream(obj: Any) -> bool:
+    """True for objects iterated with ``async for``."""
+    return hasattr(obj, "__aiter__") or (hasattr(obj, "__aenter__") and not hasattr(obj, "__iter__"))
+
+
+def span_stream(
+    stream: Any,
+    span: Any,
+    *,
+    on_item: Callable[[Any], Any] | None = None,
+    outputs: Callable[[], Any] | None = None,
+    name: str = "stream",
+) -> Any:
+    """Wrap ``stream`` so that ``span`` ends with it, exactly once.
+
+    ``on_item`` sees each item (to aggregate chunks); ``outputs()`` builds the span's outputs at the end.
+    An error from the stream marks the span ERROR; a stream the user stopped early (close, ``with`` exit,
+    ``break``) ends OK with a ``stream_closed_early`` event recording how many items were consumed.
+    """
+
+    def on_finish(reason: str, error: BaseException | None) -> None:
+        if reason == "error" and error is not None and not isinstance(error, GeneratorExit):
+            if isinstance(error, asyncio.CancelledError):
+                span.add_event("stream_cancelled", {"items": state.items})
+            else:
+                span.record_exception(error)
+        elif reason != "exhausted":
+            span.add_event("stream_closed_early", {"reason": reason, "items": state.items})
+        if outputs is not None:
+            try:
+                span.set_outputs(outputs())
+            finally:
+                span.end()
+        else:
+            span.end()
+
+    proxy_class = AsyncStreamProxy if is_async_stream(stream) else StreamProxy
+    proxy = proxy_class(stream, on_item, on_finish, name=name)
+    state: StreamState = proxy._self_state
+    return proxy
