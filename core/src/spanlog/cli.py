@@ -1,4 +1,5 @@
-"""The ``spanlog`` command line: the demo, and searching, showing, deleting, exporting and importing traces."""
+"""The ``spanlog`` command line: the demo, installed plugins, and searching, showing, deleting, exporting and
+importing traces."""
 
 from __future__ import annotations
 
@@ -16,6 +17,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     commands = parser.add_subparsers(dest="command")
     commands.add_parser("demo", help="trace a small example app, store and print its trace trees")
+    plugins = commands.add_parser(
+        "plugins", help="list installed plugins and integrations: library, version, supported range, state"
+    )
+    plugins.add_argument("--format", choices=["table", "json"], default="table")
 
     traces = commands.add_parser("traces", help="search, show, delete, export and import stored traces")
     sub = traces.add_subparsers(dest="action", required=True)
@@ -54,6 +59,8 @@ def main(argv: list[str] | None = None) -> int:
         from spanlog.demo import main as demo_main
 
         return demo_main()
+    if args.command == "plugins":
+        return _plugins(args.format)
     if args.command == "traces":
         from spanlog.exceptions import SpanlogError
 
@@ -64,6 +71,83 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     parser.print_help()
     return 0
+
+
+def _plugins(fmt: str) -> int:
+    """Print every discovered plugin and integration with its state (and why, when it is not usable)."""
+    import json
+
+    from spanlog.plugins import list_integrations, list_plugins
+    from spanlog.plugins.integration import installed_version
+
+    plugins = list_plugins()
+    integrations = list_integrations()
+    rows = []
+    for state in integrations:
+        integration = state.integration
+        label = state.state()
+        reason = state.error or state.skipped
+        plugin = next((p for p in plugins if p.name == state.plugin), None)
+        rows.append(
+            {
+                "integration": integration.name,
+                "plugin": state.plugin,
+                "distribution": plugin.distribution if plugin else None,
+                "library": integration.library,
+                "installed": installed_version(integration.library),
+                "supported": state.supported,
+                "state": label,
+                "reason": reason,
+            }
+        )
+    others = [
+        {
+            "plugin": p.name,
+            "distribution": p.distribution,
+            "version": p.version,
+            "hooks": p.hooks,
+            "state": p.state,
+            "reason": p.error,
+        }
+        for p in plugins
+        if not any(state.plugin == p.name for state in integrations)
+    ]
+    if fmt == "json":
+        print(json.dumps({"integrations": rows, "plugins": others}, indent=2))
+        return 0
+    if not rows and not others:
+        print("no spanlog plugins installed (pip install 'spanlog[openai]', 'spanlog[langchain]', ...)")
+        return 0
+    if rows:
+        table = [["INTEGRATION", "LIBRARY", "INSTALLED", "SUPPORTED", "STATE"]]
+        for row in rows:
+            state_text = row["state"] + (f" ({row['reason']})" if row["reason"] else "")
+            table.append(
+                [
+                    f"spanlog.{row['integration']}",
+                    row["library"],
+                    row["installed"] or "-",
+                    row["supported"] or "any",
+                    state_text,
+                ]
+            )
+        _print_columns(table)
+    if others:
+        if rows:
+            print()
+        table = [["PLUGIN", "DISTRIBUTION", "HOOKS", "STATE"]]
+        for other in others:
+            dist = f"{other['distribution']} {other['version']}" if other["distribution"] else "-"
+            state_text = other["state"] + (f" ({other['reason']})" if other["reason"] else "")
+            table.append([other["plugin"], dist, ", ".join(other["hooks"]) or "-", state_text])
+        _print_columns(table)
+    return 0
+
+
+def _print_columns(rows: list[list[str]]) -> None:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1])
 
 
 def _scope(parser: argparse.ArgumentParser) -> None:

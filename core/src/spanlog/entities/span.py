@@ -31,6 +31,15 @@ class SpanAttributeKey:
     ENDED_WITH_TRACE = "spanlog.spanEndedWithTrace"
     RESERVED = frozenset({REQUEST_ID, SPAN_TYPE, INPUTS, OUTPUTS})
 
+    # normalized model-call attributes that every integration writes the same way (docs/schema.md)
+    CHAT_MESSAGES = "spanlog.chat.messages"
+    CHAT_TOOLS = "spanlog.chat.tools"
+    CHAT_TOOL_CALLS = "spanlog.chat.toolCalls"
+    TOKEN_USAGE = "spanlog.chat.tokenUsage"
+    MODEL = "spanlog.llm.model"
+    PROVIDER = "spanlog.llm.provider"
+    FINISH_REASON = "spanlog.llm.finishReason"
+
 
 def format_span_id(span_id: int) -> str:
     """16 lowercase hex digits, the form ``span_id`` and ``parent_id`` take."""

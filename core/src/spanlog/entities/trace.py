@@ -22,6 +22,9 @@ class TraceStatus(str, Enum):
         return self.value
 
 
+TOKEN_USAGE_METADATA = "spanlog.trace.tokenUsage"
+
+
 @dataclass
 class TraceInfo:
     """What a trace is about: ids, when, how long, how it ended, and its tags and metadata."""
@@ -38,6 +41,19 @@ class TraceInfo:
     def trace_id(self) -> str:
         """Same as :attr:`request_id`."""
         return self.request_id
+
+    @property
+    def token_usage(self) -> dict[str, int] | None:
+        """Tokens used by the model calls of this trace (input, output, total, cached input where
+        reported), summed over its outermost spans that report usage; None when none does."""
+        raw = self.request_metadata.get(TOKEN_USAGE_METADATA)
+        if raw is None:
+            return None
+        try:
+            value = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            return None
+        return value if isinstance(value, dict) else None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data, JSON-ready."""

@@ -135,6 +135,11 @@ class PluginManager:
         with self._lock:
             try:
                 self.pm.register(plugin, name=info.name)
+                try:
+                    self.pm.check_pending()  # a spanlog_* function that matches no hook: a typo
+                except Exception:
+                    self.pm.unregister(name=info.name)
+                    raise
             except Exception as exc:  # a hook with a wrong name or signature
                 info.state = "failed to load"
                 info.error = f"{type(exc).__name__}: {exc}"

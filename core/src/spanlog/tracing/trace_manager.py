@@ -23,7 +23,7 @@ from opentelemetry.trace.propagation import _SPAN_KEY
 from spanlog import export as _export
 from spanlog.entities.span import NO_OP_SPAN, LiveSpan, NoOpSpan, SpanAttributeKey
 from spanlog.entities.span_status import OK_STATUS, UNSET_STATUS, SpanStatusCode
-from spanlog.entities.trace import Trace, TraceData, TraceInfo, TraceStatus
+from spanlog.entities.trace import TOKEN_USAGE_METADATA, Trace, TraceData, TraceInfo, TraceStatus
 from spanlog.exceptions import SpanNotFoundError, TraceNotFoundError
 from spanlog.tracing import hooks as _hooks
 from spanlog.tracing.provider import get_tracer, sdk_spans_wanted
@@ -348,6 +348,9 @@ def _finish_trace(record: TraceRecord) -> None:
         status = TraceStatus.ERROR if root._status.status_code is SpanStatusCode.ERROR else TraceStatus.OK
         tags = record.tags
         tags.setdefault(TRACE_NAME_TAG, root._name)
+        usage = _sum_token_usage(record.spans)
+        if usage is not None:
+            record.metadata[TOKEN_USAGE_METADATA] = dumps(usage)
         info = TraceInfo(
             request_id=record.request_id,
             experiment_id=record.experiment_id,
@@ -379,6 +382,40 @@ def _finish_trace(record: TraceRecord) -> None:
             exporter.export(trace)
         except Exception as exc:
             report_internal_error(f"plugin {plugin!r} exporter", exc)
+
+
+_USAGE_FIELDS = ("input_tokens", "output_tokens", "total_tokens", "cached_input_tokens")
+
+
+def _sum_token_usage(spans: list[LiveSpan]) -> dict[str, int] | None:
+    """Token usage of a trace: the sum over spans reporting usage that have no usage-reporting ancestor
+    (a framework span that reports the usage of the provider call under it is not counted twice)."""
+    key = SpanAttributeKey.TOKEN_USAGE
+    reporting = {s._span_id: s for s in spans if key in s._attrs}
+    if not reporting:
+        return None
+    by_id = {s._span_id: s for s in spans}
+    total: dict[str, int] = {}
+    for span in reporting.values():
+        parent = by_id.get(span._parent_id) if span._parent_id is not None else None
+        covered = False
+        while parent is not None:
+            if parent._span_id in reporting:
+                covered = True
+                break
+            parent = by_id.get(parent._parent_id) if parent._parent_id is not None else None
+        if covered:
+            continue
+        try:
+            usage = loads(span._attrs[key])
+        except Exception:
+            continue
+        if isinstance(usage, dict):
+            for field in _USAGE_FIELDS:
+                value = usage.get(field)
+                if isinstance(value, int) and not isinstance(value, bool):
+                    total[field] = total.get(field, 0) + value
+    return total or None
 
 
 def _mask(trace: Trace, mask: Any) -> None:
