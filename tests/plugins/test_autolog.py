@@ -10,7 +10,6 @@ import types
 from typing import Any
 
 import pytest
-from tree_helpers import tree
 
 import spanlog
 from spanlog.plugins import (
@@ -24,6 +23,8 @@ from spanlog.plugins import (
     IntegrationNotInstalledError,
     hookimpl,
 )
+
+from tree_helpers import tree
 
 
 def make_plugin(
@@ -192,7 +193,7 @@ def test_missing_first_party_integration_names_the_extra(monkeypatch: pytest.Mon
         spanlog.llama_index.autolog()
     assert not hasattr(spanlog, "llama_index")
     with pytest.raises(AttributeError, match="no installed plugin provides an integration named 'nosuchlib'"):
-        spanlog.nosuchlib  # noqa: B018
+        spanlog.nosuchlib
 
 
 def test_import_spanlog_loads_no_plugin() -> None:

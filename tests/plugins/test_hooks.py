@@ -7,12 +7,13 @@ import dataclasses
 from typing import Any
 
 import pytest
-from tree_helpers import tree
 
 import spanlog
 from spanlog.export import InMemoryTraceExporter
 from spanlog.plugins import hookimpl
 from spanlog.tracing import stats
+
+from tree_helpers import tree
 
 
 class Enricher:

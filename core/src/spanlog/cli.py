@@ -82,7 +82,7 @@ def _plugins(fmt: str) -> int:
 
     plugins = list_plugins()
     integrations = list_integrations()
-    rows = []
+    rows: list[dict[str, Any]] = []
     for state in integrations:
         integration = state.integration
         label = state.state()
@@ -100,7 +100,7 @@ def _plugins(fmt: str) -> int:
                 "reason": reason,
             }
         )
-    others = [
+    others: list[dict[str, Any]] = [
         {
             "plugin": p.name,
             "distribution": p.distribution,
@@ -147,7 +147,7 @@ def _plugins(fmt: str) -> int:
 def _print_columns(rows: list[list[str]]) -> None:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     for row in rows:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1])
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)) + "  " + row[-1])
 
 
 def _scope(parser: argparse.ArgumentParser) -> None:
