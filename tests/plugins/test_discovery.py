@@ -4,21 +4,13 @@ hooks run, and a plugin that fails to import is reported without breaking spanlo
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _uv() -> str | None:
-    here = Path(sys.executable).parent / "uv"
-    return str(here) if here.exists() else shutil.which("uv")
+from fresh_venv import ROOT, clean_env, make_venv
 
 
 def _write(path: Path, text: str) -> None:
@@ -121,28 +113,11 @@ SCRIPT = """
 
 @pytest.fixture(scope="module")
 def venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    uv = _uv()
-    if uv is None:
-        pytest.skip("needs uv to build a fresh virtualenv (a dev dependency: run `python dev.py sync`)")
     base = tmp_path_factory.mktemp("fresh")
     greeter = _distribution(base / "greeter", "greeter-plugin", "greeter_plugin", "greeter", GREETER)
     _write(greeter / "greeter_plugin" / "lib.py", GREETER_LIB)
     broken = _distribution(base / "broken", "broken-plugin", "broken_plugin", "broken", BROKEN)
-    env_dir = base / "venv"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("VIRTUAL_ENV", "UV_PROJECT"))}
-    subprocess.run([uv, "venv", "-q", "--python", sys.executable, str(env_dir)], check=True, env=env)
-    python = env_dir / "bin" / "python"
-    subprocess.run(
-        [uv, "pip", "install", "-q", "--python", str(python), str(ROOT / "core"), str(greeter), str(broken)],
-        check=True,
-        env=env,
-        timeout=240,
-    )
-    return env_dir
-
-
-def _clean_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith("SPANLOG_")}
+    return make_venv(base / "venv", str(ROOT / "core"), str(greeter), str(broken)).parent
 
 
 def test_entry_point_plugin_is_discovered_and_its_hooks_run(venv: Path, tmp_path: Path) -> None:
@@ -152,7 +127,7 @@ def test_entry_point_plugin_is_discovered_and_its_hooks_run(venv: Path, tmp_path
         [str(venv / "bin" / "python"), str(script), str(tmp_path / "t.db")],
         capture_output=True,
         text=True,
-        env=_clean_env(),
+        env=clean_env(),
         timeout=120,
     )
     assert out.returncode == 0, out.stderr
@@ -172,7 +147,7 @@ def test_cli_lists_plugins_with_their_state(venv: Path) -> None:
         [str(venv / "bin" / "spanlog"), "plugins"],
         capture_output=True,
         text=True,
-        env=_clean_env(),
+        env=clean_env(),
         timeout=120,
     )
     assert out.returncode == 0, out.stderr
@@ -187,7 +162,7 @@ def test_cli_lists_plugins_with_their_state(venv: Path) -> None:
         [str(venv / "bin" / "spanlog"), "plugins", "--format", "json"],
         capture_output=True,
         text=True,
-        env=_clean_env(),
+        env=clean_env(),
         timeout=120,
     )
     data = json.loads(out.stdout)
@@ -201,7 +176,7 @@ def test_disable_plugins_switch(venv: Path, tmp_path: Path) -> None:
         [str(venv / "bin" / "python"), "-c", code],
         capture_output=True,
         text=True,
-        env={**_clean_env(), "SPANLOG_DISABLE_PLUGINS": "greeter,broken"},
+        env=clean_env(SPANLOG_DISABLE_PLUGINS="greeter,broken"),
         timeout=120,
     )
     assert out.stdout.strip() == "{'broken': 'disabled', 'greeter': 'disabled'}"

@@ -195,11 +195,29 @@ def test_suppressed_category_makes_no_provider_span(lib: types.ModuleType) -> No
     )
 
 
-def test_enabled_switch_is_read_per_call(lib: types.ModuleType) -> None:
-    on = {"value": False}
-    safe_patch("t", lib, "add", traced("add"), enabled=lambda: on["value"])
+def test_active_switch_is_read_per_call(lib: types.ModuleType) -> None:
+    patch = safe_patch("t", lib, "add", traced("add"))
+    assert patch is not None
+    patch.active = False
     assert lib.add(1, 1) == 2
     assert spanlog.get_last_active_trace() is None
-    on["value"] = True
+    patch.active = True
     lib.add(1, 1)
     assert tree(spanlog.get_last_active_trace()) == "add [LLM] OK"
+
+
+def test_a_user_exception_leaves_no_reference_cycle(lib: types.ModuleType) -> None:
+    import gc
+    import weakref
+
+    safe_patch("t", lib, "add", traced("add"))
+    gc.collect()
+    gc.disable()
+    try:
+        try:
+            lib.add("boom")
+        except lib.UserError as exc:
+            ref = weakref.ref(exc)
+        assert ref() is None, "the exception was freed by reference counting"
+    finally:
+        gc.enable()

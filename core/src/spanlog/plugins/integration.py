@@ -93,8 +93,10 @@ class AutologContext:
         """False when the user asked for patches without traces (``autolog(log_traces=False)``)."""
         return self.settings.log_traces
 
-    def _enabled(self) -> bool:
-        return self.settings.log_traces
+    def refresh(self) -> None:
+        """Apply the current ``log_traces`` setting to every patch (they check one flag per call)."""
+        for patch in self.patches:
+            patch.active = patch.live and self.settings.log_traces
 
     def patch(
         self,
@@ -114,9 +116,9 @@ class AutologContext:
             wrapper,
             category=category,
             is_async=is_async,
-            enabled=self._enabled,
         )
         if patch is not None:
+            patch.active = self.settings.log_traces
             self.patches.append(patch)
 
     def undo(self) -> None:
@@ -213,7 +215,7 @@ class IntegrationState:
         if self.error is not None:
             return FAILED
         version = installed_version(self.integration.library)
-        if version is None and self.integration.module not in sys.modules:
+        if version is None and self.integration.module not in sys.modules and not self._importable():
             return WAITING if self.wanted else NOT_INSTALLED
         if version is not None and not version_supported(version, self.supported):
             return INCOMPATIBLE
@@ -244,9 +246,10 @@ class IntegrationState:
             self.wanted = True
             self.error = None
             if self.context is not None:
-                return  # already patched: the new settings are read live
+                self.context.refresh()  # already patched: only the settings change
+                return
             module = sys.modules.get(self.integration.module)
-            if module is None and import_now and importlib.util.find_spec(self._top_level()) is not None:
+            if module is None and import_now and self._importable():
                 try:
                     module = importlib.import_module(self.integration.module)
                 except Exception as exc:
@@ -264,6 +267,12 @@ class IntegrationState:
 
     def _top_level(self) -> str:
         return self.integration.module.partition(".")[0]
+
+    def _importable(self) -> bool:
+        try:
+            return importlib.util.find_spec(self._top_level()) is not None
+        except (ImportError, ValueError):
+            return False
 
     def _log(self, silent: bool, message: str, *args: Any) -> None:
         (_logger.debug if silent else _logger.warning)(message, *args)

@@ -57,46 +57,11 @@ def is_suppressed(category: str | None) -> bool:
     return category is not None and category in _suppressed.get()
 
 
-class _Call:
-    """Runs the original for one wrapper invocation and remembers whether it returned or raised."""
-
-    __slots__ = ("error", "fn", "result", "state")
-
-    def __init__(self, fn: Callable[..., Any]) -> None:
-        self.fn = fn
-        self.state = _NOT_CALLED
-        self.result: Any = None
-        self.error: BaseException | None = None
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        try:
-            result = self.fn(*args, **kwargs)
-        except BaseException as exc:
-            self.state, self.error = _RAISED, exc
-            raise
-        self.state, self.result = _RETURNED, result
-        return result
-
-
-class _AsyncCall(_Call):
-    """:class:`_Call` for coroutine functions: awaits the original."""
-
-    __slots__ = ()
-
-    async def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        try:
-            result = await self.fn(*args, **kwargs)
-        except BaseException as exc:
-            self.state, self.error = _RAISED, exc
-            raise
-        self.state, self.result = _RETURNED, result
-        return result
-
-
 class Patch:
     """One patched attribute: where it is, what was there before, and whether it still traces."""
 
     __slots__ = (
+        "active",
         "category",
         "had_own",
         "integration",
@@ -115,6 +80,7 @@ class Patch:
         self.category = category
         self.qualname = f"{getattr(owner, '__qualname__', getattr(owner, '__name__', repr(owner)))}.{name}"
         self.live = True  # False once unpatched: a wrapper someone else wrapped again passes through
+        self.active = True  # makes spans: live, and the integration's log_traces is on (read per call)
         self.had_own = False
         self.original: Any = None
         self.wrapped: Any = None
@@ -142,60 +108,78 @@ def _is_async(original: Any) -> bool:
     return inspect.iscoroutinefunction(target)
 
 
-def _sync_patched(patch: Patch, wrapper: Callable[..., Any], enabled: Callable[[], bool]) -> Any:
+def _sync_patched(patch: Patch, wrapper: Callable[..., Any]) -> Any:
     def patched(
         wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
-        if not (patch.live and enabled()) or (
-            patch.category is not None and patch.category in _suppressed.get()
-        ):
+        if not patch.active or (patch.category is not None and patch.category in _suppressed.get()):
             return wrapped(*args, **kwargs)
-        call = _Call(wrapped)
+        outcome: list[Any] = [_NOT_CALLED, None]  # how the original went: a closure is cheaper than an object
+
+        def call(*a: Any, **k: Any) -> Any:
+            try:
+                result = wrapped(*a, **k)
+            except BaseException as exc:
+                outcome[0], outcome[1] = _RAISED, exc
+                raise
+            outcome[0], outcome[1] = _RETURNED, result
+            return result
+
         try:
             return wrapper(call, instance, args, kwargs)
         except Exception as exc:
-            if call.state == _RAISED and exc is call.error:
+            if outcome[0] == _RAISED and exc is outcome[1]:
+                outcome[1] = None  # no exception -> traceback -> frame -> outcome cycle left for the GC
                 raise
             failure = exc
         # spanlog's own failure: report it, then give the user what the original gave (outside the except
         # block, so the user's exception does not get spanlog's error attached as its context)
         report_internal_error(f"{patch.integration} patch of {patch.qualname}", failure)
-        if call.state == _RETURNED:
-            return call.result
-        if call.state == _RAISED:
-            raise call.error  # type: ignore[misc]
+        state, value = outcome
+        outcome[1] = None
+        if state == _RETURNED:
+            return value
+        if state == _RAISED:
+            raise value
         return wrapped(*args, **kwargs)
 
     return patched
 
 
-def _async_patched(patch: Patch, wrapper: Callable[..., Any], enabled: Callable[[], bool]) -> Any:
+def _async_patched(patch: Patch, wrapper: Callable[..., Any]) -> Any:
     async def patched(
         wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
-        if not (patch.live and enabled()) or (
-            patch.category is not None and patch.category in _suppressed.get()
-        ):
+        if not patch.active or (patch.category is not None and patch.category in _suppressed.get()):
             return await wrapped(*args, **kwargs)
-        call = _AsyncCall(wrapped)
+        outcome: list[Any] = [_NOT_CALLED, None]
+
+        async def call(*a: Any, **k: Any) -> Any:
+            try:
+                result = await wrapped(*a, **k)
+            except BaseException as exc:
+                outcome[0], outcome[1] = _RAISED, exc
+                raise
+            outcome[0], outcome[1] = _RETURNED, result
+            return result
+
         try:
             return await wrapper(call, instance, args, kwargs)
         except Exception as exc:
-            if call.state == _RAISED and exc is call.error:
+            if outcome[0] == _RAISED and exc is outcome[1]:
+                outcome[1] = None
                 raise
             failure = exc
         report_internal_error(f"{patch.integration} patch of {patch.qualname}", failure)
-        if call.state == _RETURNED:
-            return call.result
-        if call.state == _RAISED:
-            raise call.error  # type: ignore[misc]
+        state, value = outcome
+        outcome[1] = None
+        if state == _RETURNED:
+            return value
+        if state == _RAISED:
+            raise value
         return await wrapped(*args, **kwargs)
 
     return patched
-
-
-def _always() -> bool:
-    return True
 
 
 _lock = threading.RLock()
@@ -209,13 +193,13 @@ def safe_patch(
     *,
     category: str | None = None,
     is_async: bool | None = None,
-    enabled: Callable[[], bool] | None = None,
 ) -> Patch | None:
     """Replace ``owner.name`` (a class or module attribute) by a wrapt wrapper that runs ``wrapper``.
 
     ``wrapper(call, instance, args, kwargs)`` (``async def`` for coroutine functions, detected or forced with
     ``is_async``) must call ``call(*args, **kwargs)`` to run the original. ``category`` lets a framework
-    suppress it (see :func:`suppress_spans`); ``enabled()`` is checked per call (``log_traces=False``).
+    suppress it (see :func:`suppress_spans`). Setting ``patch.active = False`` makes the wrapper pass calls
+    straight to the original (``autolog(log_traces=False)`` does this).
     Patching the same attribute twice for one integration does nothing and returns None.
     Prefer ``AutologContext.patch`` inside an integration: it records the patch for ``autolog(disable=True)``.
     """
@@ -229,7 +213,7 @@ def safe_patch(
         patch.original, patch.had_own = original, had_own
         async_ = _is_async(original) if is_async is None else is_async
         make = _async_patched if async_ else _sync_patched
-        function_wrapper = wrapt.FunctionWrapper(original, make(patch, wrapper, enabled or _always))
+        function_wrapper = wrapt.FunctionWrapper(original, make(patch, wrapper))
         function_wrapper._self_spanlog_patch = patch  # type: ignore[attr-defined]
         patch.wrapped = function_wrapper
         setattr(owner, name, function_wrapper)
@@ -242,7 +226,7 @@ def unpatch(patch: Patch) -> bool:
     every call straight through; returns False in that case.
     """
     with _lock:
-        patch.live = False
+        patch.live = patch.active = False
         owner, name = patch.owner, patch.name
         current = (vars(owner) if hasattr(owner, "__dict__") else {}).get(name)
         if current is not patch.wrapped:
