@@ -7,6 +7,8 @@ import sys
 import tempfile
 
 os.environ["SPANLOG_TESTING"] = "1"
+# installed means on for the redaction plugin; its own tests register it, the other suites see raw values
+os.environ.setdefault("SPANLOG_DISABLE_PLUGINS", "pii_redaction")
 # experiments, runs and traces of the suite go to a throwaway store, never ./.spanlog
 os.environ["SPANLOG_TRACKING_URI"] = "sqlite:///" + os.path.join(
     tempfile.mkdtemp(prefix="spanlog-tests-"), "t.db"

@@ -262,8 +262,15 @@ class IntegrationState:
                     )
             if module is not None:
                 self._patch(silent)
-            else:
-                self._arm_post_import_hook(silent)
+                return
+            if import_now and not self._importable():
+                self._log(
+                    silent,
+                    "spanlog.%s: %s is not installed; it will be traced if it is installed and imported later",
+                    self.name,
+                    self.integration.library,
+                )
+            self._arm_post_import_hook(silent)
 
     def _top_level(self) -> str:
         return self.integration.module.partition(".")[0]
