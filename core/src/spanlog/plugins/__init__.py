@@ -13,7 +13,7 @@ from __future__ import annotations
 import types
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from spanlog.entities.span import NO_OP_SPAN, LiveSpan, NoOpSpan
 from spanlog.entities.span_type import SpanType
@@ -44,9 +44,22 @@ from spanlog.plugins.patching import (
     suppress_spans,
     unpatch,
 )
-from spanlog.plugins.streams import AsyncStreamProxy, StreamProxy, span_stream
 from spanlog.tracing import trace_manager as _tm
 from spanlog.tracing.state import report_internal_error
+
+if TYPE_CHECKING:
+    from spanlog.plugins.streams import AsyncStreamProxy, StreamProxy, span_stream
+
+_STREAMS = ("AsyncStreamProxy", "StreamProxy", "span_stream")
+
+
+def __getattr__(name: str) -> Any:
+    # the stream proxies build on wrapt, which is loaded only when an integration first needs it
+    if name in _STREAMS:
+        from spanlog.plugins import streams
+
+        return getattr(streams, name)
+    raise AttributeError(f"module 'spanlog.plugins' has no attribute {name!r}")
 
 
 def register(plugin: Any, name: str | None = None) -> str:

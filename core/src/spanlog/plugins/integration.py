@@ -194,7 +194,7 @@ class IntegrationState:
         self.integration = integration
         self.plugin = plugin
         self.distribution = distribution
-        self.supported = integration.supported or range_from_metadata(distribution, integration.library)
+        self._supported: str | bool | None = False  # read from metadata on first use (not at plugin load)
         self.settings = AutologSettings()
         self.context: AutologContext | None = None
         self.wanted = False  # autolog() asked for it and no disable since
@@ -207,6 +207,15 @@ class IntegrationState:
     @property
     def name(self) -> str:
         return self.integration.name
+
+    @property
+    def supported(self) -> str | None:
+        """The supported version range of the library (None: any version)."""
+        if self._supported is False:
+            self._supported = self.integration.supported or range_from_metadata(
+                self.distribution, self.integration.library
+            )
+        return self._supported  # type: ignore[return-value]
 
     def state(self) -> str:
         """One of active, waiting for import, available, incompatible, library not installed, failed."""

@@ -25,8 +25,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import wrapt
-
 from spanlog.tracing.state import report_internal_error
 
 PROVIDER = "provider"
@@ -203,6 +201,8 @@ def safe_patch(
     Patching the same attribute twice for one integration does nothing and returns None.
     Prefer ``AutologContext.patch`` inside an integration: it records the patch for ``autolog(disable=True)``.
     """
+    import wrapt  # loaded on the first patch, not with the plugin manager at the first trace
+
     with _lock:
         original, had_own = _raw_attribute(owner, name)
         if getattr(original, "_self_spanlog_patch", None) is not None:
