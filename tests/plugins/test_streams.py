@@ -212,3 +212,37 @@ def test_on_item_failure_never_changes_the_items(lib: types.ModuleType, producti
     assert list(proxy) == ["a", "b"]
     assert spanlog.tracing.stats()["internal_error:stream: handling a stream item"] == 2
     assert the_span().status.status_code.value == "OK"
+
+
+def test_a_manager_that_fails_on_entering_ends_the_span_as_error(lib: types.ModuleType) -> None:
+    class FailingManager:
+        def __enter__(self) -> Any:
+            raise lib.UserError("request failed")
+
+        def __exit__(self, *exc: Any) -> None:
+            raise AssertionError("never entered")
+
+    proxy, _seen, finishes = stream_span(lib, FailingManager())
+    with pytest.raises(lib.UserError, match="request failed"):
+        with proxy:
+            pass
+    assert finishes == [("error", "UserError")]
+    assert the_span().status.status_code.value == "ERROR"
+
+
+async def test_an_async_manager_that_fails_on_entering_ends_the_span_as_error(lib: types.ModuleType) -> None:
+    class FailingManager:
+        def __aiter__(self) -> Any:
+            return self
+
+        async def __aenter__(self) -> Any:
+            raise lib.UserError("async request failed")
+
+        async def __aexit__(self, *exc: Any) -> None:
+            raise AssertionError("never entered")
+
+    proxy, _seen, finishes = stream_span(lib, FailingManager())
+    with pytest.raises(lib.UserError, match="async request failed"):
+        async with proxy:
+            pass
+    assert finishes == [("error", "UserError")]

@@ -2,8 +2,11 @@
 
 - ``hookimpl`` marks a plugin's hook functions (``spanlog.plugins.hookspecs`` lists and documents them).
 - ``Integration`` declares a library to instrument; ``AutologContext.patch`` patches it safely.
-- ``safe_patch``, ``suppress_spans``, ``span_stream``, ``StreamProxy`` and ``AsyncStreamProxy``: the
-  patching toolkit. ``start_detached_span`` and ``use_span`` start spans whose lifetime outlives a call.
+- ``safe_patch``, ``suppress_spans``, ``span_stream``, ``end_stream_span``, ``StreamProxy`` and
+  ``AsyncStreamProxy``: the patching toolkit. ``start_detached_span`` and ``use_span`` start spans whose
+  lifetime outlives a call. ``report_patch_failure`` reports a failure an integration caught itself.
+- ``SpanType``, ``SpanAttributeKey``, ``LiveSpan`` and ``NoOpSpan`` (what a span is when tracing is off or
+  sampled out): the span vocabulary a plugin needs.
 - ``register`` / ``unregister`` add and remove plugins by hand; ``list_plugins`` and
   ``list_integrations`` report what is installed; ``autolog`` turns every installed integration on.
 """
@@ -15,7 +18,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from spanlog.entities.span import NO_OP_SPAN, LiveSpan, NoOpSpan
+from spanlog.entities.span import NO_OP_SPAN, LiveSpan, NoOpSpan, SpanAttributeKey
 from spanlog.entities.span_type import SpanType
 from spanlog.plugins.hookspecs import hookimpl, hookspec
 from spanlog.plugins.integration import (
@@ -48,9 +51,9 @@ from spanlog.tracing import trace_manager as _tm
 from spanlog.tracing.state import report_internal_error
 
 if TYPE_CHECKING:
-    from spanlog.plugins.streams import AsyncStreamProxy, StreamProxy, span_stream
+    from spanlog.plugins.streams import AsyncStreamProxy, StreamProxy, end_stream_span, span_stream
 
-_STREAMS = ("AsyncStreamProxy", "StreamProxy", "span_stream")
+_STREAMS = ("AsyncStreamProxy", "StreamProxy", "end_stream_span", "span_stream")
 
 
 def __getattr__(name: str) -> Any:
@@ -193,10 +196,15 @@ __all__ = [
     "IntegrationModule",
     "IntegrationNotInstalledError",
     "IntegrationState",
+    "LiveSpan",
+    "NoOpSpan",
     "Patch",
     "PluginInfo",
+    "SpanAttributeKey",
+    "SpanType",
     "StreamProxy",
     "autolog",
+    "end_stream_span",
     "hookimpl",
     "hookspec",
     "integration_module",
@@ -205,6 +213,7 @@ __all__ = [
     "list_integrations",
     "list_plugins",
     "register",
+    "report_patch_failure",
     "safe_patch",
     "span_stream",
     "start_detached_span",

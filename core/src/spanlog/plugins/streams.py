@@ -145,7 +145,11 @@ class StreamProxy(wrapt.ObjectProxy):
             self._self_state.finish("closed")
 
     def __enter__(self) -> Any:
-        entered = self.__wrapped__.__enter__()
+        try:
+            entered = self.__wrapped__.__enter__()
+        except BaseException as exc:  # e.g. a stream manager whose request fails on entering
+            self._self_state.finish("error", exc)
+            raise
         if entered is self.__wrapped__:
             return self
         # a stream manager entering into the stream proper: follow it with the same state
@@ -241,7 +245,11 @@ class AsyncStreamProxy(wrapt.ObjectProxy):
         return self._closing("aclose")
 
     async def __aenter__(self) -> Any:
-        entered = await self.__wrapped__.__aenter__()
+        try:
+            entered = await self.__wrapped__.__aenter__()
+        except BaseException as exc:
+            self._self_state.finish("error", exc)
+            raise
         if entered is self.__wrapped__:
             return self
         return type(self)(entered, state=self._self_state)
@@ -266,6 +274,33 @@ def is_async_stream(obj: Any) -> bool:
     return hasattr(obj, "__aiter__") or (hasattr(obj, "__aenter__") and not hasattr(obj, "__iter__"))
 
 
+def end_stream_span(
+    span: Any,
+    reason: str,
+    error: BaseException | None,
+    items: int,
+    outputs: Callable[[], Any] | None = None,
+) -> None:
+    """End a stream's span the way :func:`span_stream` does, for proxies an integration builds itself.
+
+    An error from the stream marks the span ERROR (a cancelled task adds a ``stream_cancelled`` event
+    instead); a stream the user stopped early (close, ``with`` exit, ``break``) ends OK with a
+    ``stream_closed_early`` event saying how and after how many items. ``outputs()`` gives the outputs.
+    """
+    try:
+        if reason == "error" and error is not None and not isinstance(error, GeneratorExit):
+            if isinstance(error, asyncio.CancelledError):
+                span.add_event("stream_cancelled", {"items": items})
+            else:
+                span.record_exception(error)
+        elif reason != "exhausted":
+            span.add_event("stream_closed_early", {"reason": reason, "items": items})
+        if outputs is not None:
+            span.set_outputs(outputs())
+    finally:
+        span.end()
+
+
 def span_stream(
     stream: Any,
     span: Any,
@@ -274,28 +309,13 @@ def span_stream(
     outputs: Callable[[], Any] | None = None,
     name: str = "stream",
 ) -> Any:
-    """Wrap ``stream`` so that ``span`` ends with it, exactly once.
+    """Wrap ``stream`` so that ``span`` ends with it, exactly once (see :func:`end_stream_span`).
 
     ``on_item`` sees each item (to aggregate chunks); ``outputs()`` builds the span's outputs at the end.
-    An error from the stream marks the span ERROR; a stream the user stopped early (close, ``with`` exit,
-    ``break``) ends OK with a ``stream_closed_early`` event recording how many items were consumed.
     """
 
     def on_finish(reason: str, error: BaseException | None) -> None:
-        if reason == "error" and error is not None and not isinstance(error, GeneratorExit):
-            if isinstance(error, asyncio.CancelledError):
-                span.add_event("stream_cancelled", {"items": state.items})
-            else:
-                span.record_exception(error)
-        elif reason != "exhausted":
-            span.add_event("stream_closed_early", {"reason": reason, "items": state.items})
-        if outputs is not None:
-            try:
-                span.set_outputs(outputs())
-            finally:
-                span.end()
-        else:
-            span.end()
+        end_stream_span(span, reason, error, state.items, outputs)
 
     proxy_class = AsyncStreamProxy if is_async_stream(stream) else StreamProxy
     proxy = proxy_class(stream, on_item, on_finish, name=name)
