@@ -103,7 +103,8 @@ def _raw_attribute(owner: Any, name: str) -> tuple[Any, bool]:
 
 def _is_async(original: Any) -> bool:
     target = getattr(original, "__func__", original)  # classmethod / staticmethod
-    return inspect.iscoroutinefunction(target)
+    # SDKs decorate async methods with plain functools.wraps wrappers (openai's required_args): look inside
+    return inspect.iscoroutinefunction(target) or inspect.iscoroutinefunction(inspect.unwrap(target))
 
 
 def _sync_patched(patch: Patch, wrapper: Callable[..., Any]) -> Any:
