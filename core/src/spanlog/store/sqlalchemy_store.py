@@ -35,7 +35,7 @@ from spanlog.entities.span import SpanAttributeKey
 from spanlog.exceptions import ExperimentNotFoundError, InvalidArgumentError, SpanlogError, StoreError
 from spanlog.store import schema
 from spanlog.store.base import TracePage, TraceStore
-from spanlog.tracing.serialization import dumps, loads
+from spanlog.tracing.serialization import dumps
 
 PREVIEW_CHARS = 1000
 MAX_RESULTS_LIMIT = 50_000
@@ -404,6 +404,19 @@ class SqlAlchemyStore(TraceStore):
 # -- rows <-> entities -------------------------------------------------------------------------------------
 
 
+_key_json_cache: dict[str, str] = {}
+
+
+def _key_json(key: str) -> str:
+    """An attribute key as a JSON string (cached: programs use a few dozen keys)."""
+    found = _key_json_cache.get(key)
+    if found is None:
+        found = orjson.dumps(key).decode()
+        if len(_key_json_cache) < 10_000:
+            _key_json_cache[key] = found
+    return found
+
+
 def _trace_rows(
     trace: Trace,
     trace_rows: list[tuple[Any, ...]],
@@ -420,10 +433,10 @@ def _trace_rows(
     for position, span in enumerate(spans):
         attrs = span._attrs
         if len(attrs) > 2:
-            user = {k: loads(v) for k, v in attrs.items() if k not in _RESERVED}
-            attributes = (
-                orjson.dumps(user, default=str, option=orjson.OPT_NON_STR_KEYS).decode() if user else "{}"
-            )
+            # every value is already JSON text: splice the object together instead of decoding and re-encoding
+            # it (model-call spans carry kilobytes of messages, and this runs while the caller wants the GIL)
+            parts = [f"{_key_json(k)}:{v}" for k, v in attrs.items() if k not in _RESERVED]
+            attributes = "{" + ",".join(parts) + "}" if parts else "{}"
         else:
             attributes = "{}"
         inputs = attrs.get(_INPUTS)
