@@ -105,7 +105,14 @@ class StreamProxy(wrapt.ObjectProxy):
         except BaseException as exc:
             self._self_state.finish("error", exc)
             raise
-        self._self_state.item(item)
+        state = self._self_state  # StreamState.item, inlined: this runs once per streamed chunk
+        state.items += 1
+        on_item = state.on_item
+        if on_item is not None:
+            try:
+                on_item(item)
+            except Exception as exc:
+                report_internal_error(f"{state.name}: handling a stream item", exc)
         return item
 
     def send(self, value: Any) -> Any:
