@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import datetime
+import os
+import platform
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any
 
 
 def distinct_lines(text: str) -> list[str]:
@@ -49,3 +54,26 @@ def replace_marked(text: str, start: str, end: str, table: str) -> str | None:
     if first == -1 or last <= first:
         return None
     return text[:first] + f"{start}\n{table}{end}" + text[last + len(end) :]
+
+
+def machine_line(outcome_data: Iterable[Mapping[str, Any] | None], extra: str = "") -> str:
+    """``Machine: <python>, <os>, <cpus> (<cpu model>); [extra; ]<date>; <package versions>.`` for a table's
+    footnote; package versions come from each outcome's ``"versions"`` mapping."""
+    versions: dict[str, str] = {}
+    for data in outcome_data:
+        if data:
+            versions.update(data["versions"])
+    cpu = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = f" ({line.split(':', 1)[1].strip()})"
+                break
+    except OSError:
+        pass
+    packages = ", ".join(f"{name} {ver}" for name, ver in sorted(versions.items()))
+    return (
+        f"Machine: {platform.python_implementation()} {platform.python_version()}, {platform.system()} "
+        f"{platform.machine()}, {os.cpu_count()} CPUs{cpu}; {extra + '; ' if extra else ''}"
+        f"{datetime.date.today().isoformat()}; {packages}."
+    )

@@ -21,10 +21,8 @@ The markdown table goes to stdout and, by default, into docs/performance.md betw
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -34,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _report import distinct_lines, num, ratio, replace_marked, times, verdict
+from _report import distinct_lines, machine_line, num, ratio, replace_marked, times, verdict
 from _venvs import clean_env, ensure_venv
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -394,23 +392,7 @@ def render(tracers: list[Tracer], outcomes: dict[str, Outcome], settings: dict[s
 
 
 def _machine(outcomes: dict[str, Outcome]) -> str:
-    versions: dict[str, str] = {}
-    for outcome in outcomes.values():
-        if outcome.data:
-            versions.update(outcome.data["versions"])  # type: ignore[arg-type]
-    cpu = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = f" ({line.split(':', 1)[1].strip()})"
-                break
-    except OSError:
-        pass
-    packages = ", ".join(f"{name} {ver}" for name, ver in sorted(versions.items()))
-    return (
-        f"Machine: {platform.python_implementation()} {platform.python_version()}, {platform.system()} "
-        f"{platform.machine()}, {os.cpu_count()} CPUs{cpu}; {datetime.date.today().isoformat()}; {packages}."
-    )
+    return machine_line(outcome.data for outcome in outcomes.values())
 
 
 def write_doc(table: str) -> None:

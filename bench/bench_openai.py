@@ -24,10 +24,8 @@ milliseconds, so batches of calls alternate instead. Other installed spanlog plu
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -39,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _report import distinct_lines, num, ratio, replace_marked, times, verdict
+from _report import distinct_lines, machine_line, num, ratio, replace_marked, times, verdict
 from _venvs import clean_env, ensure_venv
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -430,23 +428,7 @@ def render(outcomes: dict[str, Outcome], settings: dict[str, object]) -> str:
 
 
 def _machine(outcomes: dict[str, Outcome]) -> str:
-    versions: dict[str, str] = {}
-    for outcome in outcomes.values():
-        if outcome.data:
-            versions.update(outcome.data["versions"])
-    cpu = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = f" ({line.split(':', 1)[1].strip()})"
-                break
-    except OSError:
-        pass
-    packages = ", ".join(f"{name} {ver}" for name, ver in sorted(versions.items()))
-    return (
-        f"Machine: {platform.python_implementation()} {platform.python_version()}, {platform.system()} "
-        f"{platform.machine()}, {os.cpu_count()} CPUs{cpu}; {datetime.date.today().isoformat()}; {packages}."
-    )
+    return machine_line(outcome.data for outcome in outcomes.values())
 
 
 def write_doc(table: str) -> None:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import subprocess
 import sys
@@ -31,7 +30,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _report import num, replace_marked, verdict
+from _report import machine_line, num, replace_marked, verdict
 from _venvs import ensure_venv
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "performance.md"
@@ -199,13 +198,14 @@ def render(s: dict[str, float], m: dict[str, float] | None, n: int, reps: int) -
         f"{verdict('≤ 1 µs', per_item, lambda v: v <= 1.0)} |",
         f"| S1. span_stream (whole stream span), added per item | {num(per_item_span)} | |",
     ]
-    mlflow_note = f"; mlflow {_mlflow_version()}" if m else "; MLflow not measured (--no-mlflow)"
+    versions = [{"versions": {"mlflow": _mlflow_version()}}] if m else []
+    mlflow_note = "" if m else " MLflow not measured (--no-mlflow)."
     return (
         "\n".join(rows)
         + f"\n\nMedians of {reps} repetitions of {n:,} calls (P2: {max(1, n // 20):,} child spans under one root;"
-        f" S1: 5 passes over 10,000 items). Unpatched call: {num(base)} µs."
-        f" Machine: CPython {platform.python_version()}, {platform.system()} {platform.machine()};"
-        f" {time.strftime('%Y-%m-%d')}{mlflow_note}.\n"
+        f" S1: 5 passes over 10,000 items). Unpatched call: {num(base)} µs.{mlflow_note}\n\n"
+        + machine_line(versions)
+        + "\n"
     )
 
 

@@ -27,10 +27,8 @@ and, by default, into docs/performance.md between the bench_store markers.
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -41,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _report import distinct_lines, num, ratio, replace_marked, times, verdict
+from _report import distinct_lines, machine_line, num, ratio, replace_marked, times, verdict
 from _venvs import clean_env, ensure_venv
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -680,24 +678,8 @@ def _notes(spanlog: dict[str, Any], mlflow: dict[str, Any], settings: dict[str, 
 def _machine(outcomes: dict[str, Outcome], elapsed: float) -> str:
     import sqlite3
 
-    versions: dict[str, str] = {}
-    for outcome in outcomes.values():
-        if outcome.data:
-            versions.update(outcome.data["versions"])
-    cpu = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = f" ({line.split(':', 1)[1].strip()})"
-                break
-    except OSError:
-        pass
-    packages = ", ".join(f"{name} {ver}" for name, ver in sorted(versions.items()))
-    return (
-        f"Machine: {platform.python_implementation()} {platform.python_version()}, {platform.system()} "
-        f"{platform.machine()}, {os.cpu_count()} CPUs{cpu}; SQLite {sqlite3.sqlite_version}; "
-        f"{datetime.date.today().isoformat()}; {packages}; whole run {elapsed / 60:.0f} min."
-    )
+    line = machine_line((outcome.data for outcome in outcomes.values()), f"SQLite {sqlite3.sqlite_version}")
+    return line[:-1] + f"; whole run {elapsed / 60:.0f} min."
 
 
 def write_doc(table: str) -> None:

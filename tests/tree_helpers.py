@@ -1,7 +1,10 @@
-"""Helpers for core tests: the tree of the last trace, and parent-link checks."""
+"""Helpers for tests: the tree of the last trace, its spans, and parent-link checks."""
 
 from __future__ import annotations
 
+from typing import Any
+
+import spanlog
 from spanlog.entities import Trace
 from spanlog.tracing.render import render_trace
 
@@ -27,3 +30,26 @@ def assert_well_formed(trace: Trace) -> None:
             parent = by_id[span.parent_id]
             assert parent.start_time_ns <= span.start_time_ns
             assert span.end_time_ns <= parent.end_time_ns  # type: ignore[operator]
+
+
+def the_trace() -> Any:
+    """The last finished trace (it must exist)."""
+    trace = spanlog.get_last_active_trace()
+    assert trace is not None, "no trace was recorded"
+    return trace
+
+
+def the_span(name: str | None = None) -> Any:
+    """The only span of the last trace, or its span called ``name``."""
+    spans = the_trace().data.spans
+    if name is None:
+        assert len(spans) == 1, [s.name for s in spans]
+        return spans[0]
+    found = [s for s in spans if s.name == name]
+    assert len(found) == 1, [s.name for s in spans]
+    return found[0]
+
+
+def event_names(span: Any) -> list[str]:
+    """The names of a span's events, in order."""
+    return [event.name for event in span.events]

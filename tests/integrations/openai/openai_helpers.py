@@ -8,37 +8,12 @@ from typing import Any
 
 import pytest
 
-import spanlog
-
 
 def http_module() -> types.ModuleType:
     """The HTTP library this openai version sends through: ``httpx2`` (openai 3.x) or ``httpx`` (2.x)."""
     base_client = importlib.import_module("openai._base_client")
     module = getattr(base_client, "httpx2", None) or base_client.httpx
     return module
-
-
-def the_trace() -> Any:
-    """The last finished trace (it must exist)."""
-    trace = spanlog.get_last_active_trace()
-    assert trace is not None, "no trace was recorded"
-    return trace
-
-
-def the_span(name: str | None = None) -> Any:
-    """The only span of the last trace, or its span called ``name``."""
-    spans = the_trace().data.spans
-    if name is None:
-        assert len(spans) == 1, [s.name for s in spans]
-        return spans[0]
-    found = [s for s in spans if s.name == name]
-    assert len(found) == 1, [s.name for s in spans]
-    return found[0]
-
-
-def event_names(span: Any) -> list[str]:
-    """The names of a span's events, in order."""
-    return [event.name for event in span.events]
 
 
 def chat_usage(usage: Any) -> dict[str, int]:

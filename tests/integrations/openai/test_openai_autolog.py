@@ -17,8 +17,8 @@ from spanlog.plugins import is_patched, suppress_spans
 from spanlog.tracing.state import STATE
 
 from cassettes import FAKE_API_KEY, MODEL_BASE_URL
-from openai_helpers import chat_usage, dumped, the_span, the_trace
-from tree_helpers import assert_well_formed, tree
+from openai_helpers import chat_usage, dumped
+from tree_helpers import assert_well_formed, the_span, the_trace, tree
 
 openai = pytest.importorskip("openai")
 

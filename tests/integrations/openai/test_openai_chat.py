@@ -17,16 +17,8 @@ import pytest
 import spanlog
 from spanlog.entities import SpanAttributeKey as Key
 
-from openai_helpers import (
-    chat_usage,
-    dumped,
-    event_names,
-    needs_chat_parse,
-    needs_chat_stream_helper,
-    the_span,
-    the_trace,
-)
-from tree_helpers import assert_well_formed, tree
+from openai_helpers import chat_usage, dumped, needs_chat_parse, needs_chat_stream_helper
+from tree_helpers import assert_well_formed, event_names, the_span, the_trace, tree
 
 MESSAGES = [
     {"role": "system", "content": "You are a helpful assistant."},

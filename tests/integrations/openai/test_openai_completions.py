@@ -9,8 +9,8 @@ import pytest
 
 from spanlog.entities import SpanAttributeKey as Key
 
-from openai_helpers import chat_usage, dumped, event_names, the_span, the_trace
-from tree_helpers import tree
+from openai_helpers import chat_usage, dumped
+from tree_helpers import event_names, the_span, the_trace, tree
 
 PROMPT = "Once upon a time"
 

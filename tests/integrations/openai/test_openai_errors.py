@@ -17,8 +17,8 @@ import spanlog
 from spanlog.entities import SpanAttributeKey as Key
 
 from cassettes import FAKE_API_KEY, MODEL_BASE_URL, use_cassette
-from openai_helpers import event_names, http_module, the_span, the_trace
-from tree_helpers import tree
+from openai_helpers import http_module
+from tree_helpers import event_names, the_span, the_trace, tree
 
 MESSAGES = [{"role": "user", "content": "Say hello."}]
 

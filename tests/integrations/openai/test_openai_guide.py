@@ -11,8 +11,7 @@ import pytest
 import spanlog
 
 from cassettes import FAKE_API_KEY, MODEL_BASE_URL
-from openai_helpers import the_span, the_trace
-from tree_helpers import tree
+from tree_helpers import the_span, the_trace, tree
 
 
 @pytest.fixture

@@ -17,8 +17,8 @@ import pytest
 import spanlog
 from spanlog.entities import SpanAttributeKey as Key
 
-from openai_helpers import dumped, event_names, needs_responses, the_span, the_trace
-from tree_helpers import tree
+from openai_helpers import dumped, needs_responses
+from tree_helpers import event_names, the_span, the_trace, tree
 
 pytestmark = needs_responses
 

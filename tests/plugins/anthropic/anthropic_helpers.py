@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import spanlog
-
 from cassettes import MODEL_PORT
 
 MODEL_ROOT_URL = f"http://127.0.0.1:{MODEL_PORT}"
@@ -18,29 +16,6 @@ USAGE = "spanlog.chat.tokenUsage"
 MODEL = "spanlog.llm.model"
 PROVIDER = "spanlog.llm.provider"
 FINISH_REASON = "spanlog.llm.finishReason"
-
-
-def the_trace() -> Any:
-    """The last finished trace (it must exist)."""
-    trace = spanlog.get_last_active_trace()
-    assert trace is not None, "no trace was recorded"
-    return trace
-
-
-def the_span(name: str | None = None) -> Any:
-    """The only span of the last trace, or its span called ``name``."""
-    spans = the_trace().data.spans
-    if name is None:
-        assert len(spans) == 1, [s.name for s in spans]
-        return spans[0]
-    found = [s for s in spans if s.name == name]
-    assert len(found) == 1, [s.name for s in spans]
-    return found[0]
-
-
-def event_names(span: Any) -> list[str]:
-    """The names of a span's events, in order."""
-    return [event.name for event in span.events]
 
 
 def expected_usage(usage: Any) -> dict[str, int]:

@@ -11,9 +11,9 @@ from anthropic.resources.messages import AsyncMessages, Messages
 import spanlog
 from spanlog.plugins import is_patched
 
-from anthropic_helpers import MESSAGES, MODEL_ROOT_URL, the_span, the_trace
+from anthropic_helpers import MESSAGES, MODEL_ROOT_URL
 from cassettes import FAKE_API_KEY, MODEL_NAME
-from tree_helpers import tree
+from tree_helpers import the_span, the_trace, tree
 
 TRACED = ((Messages, "create"), (AsyncMessages, "create"), (Messages, "stream"), (AsyncMessages, "stream"))
 

@@ -11,18 +11,8 @@ from typing import Any
 import anthropic
 import pytest
 
-from anthropic_helpers import (
-    FINISH_REASON,
-    MESSAGES,
-    TOOL_CALLS,
-    TOOLS,
-    USAGE,
-    event_names,
-    expected_usage,
-    the_span,
-    the_trace,
-)
-from tree_helpers import tree
+from anthropic_helpers import FINISH_REASON, MESSAGES, TOOL_CALLS, TOOLS, USAGE, expected_usage
+from tree_helpers import event_names, the_span, the_trace, tree
 
 pytestmark = pytest.mark.hand_written_cassette
 

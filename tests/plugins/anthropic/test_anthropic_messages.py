@@ -25,13 +25,10 @@ from anthropic_helpers import (
     TOOL_CALLS,
     TOOLS,
     USAGE,
-    event_names,
     expected_usage,
-    the_span,
-    the_trace,
 )
 from cassettes import FAKE_API_KEY
-from tree_helpers import assert_well_formed, tree
+from tree_helpers import assert_well_formed, event_names, the_span, the_trace, tree
 
 pytestmark = pytest.mark.needs_cpp_server
 
