@@ -195,3 +195,16 @@ def test_unregister_stops_hooks_and_shuts_exporters_down() -> None:
     assert "enriched" not in spanlog.get_last_active_trace().info.tags
     with pytest.raises(spanlog.SpanlogError, match="no plugin named 'enricher'"):
         spanlog.plugins.unregister("enricher")
+
+
+def test_a_plugins_serializers_leave_with_it() -> None:
+    import decimal
+
+    spanlog.plugins.register(Enricher(), name="enricher")
+    with spanlog.start_span("with") as span:
+        span.set_outputs([decimal.Decimal("2.5"), Point(3, 4)])
+    assert spanlog.get_last_active_trace().data.spans[0].outputs == ["decimal 2.5", "<3,4>"]
+    spanlog.plugins.unregister("enricher")
+    with spanlog.start_span("without") as span:
+        span.set_outputs(decimal.Decimal("2.5"))
+    assert spanlog.get_last_active_trace().data.spans[0].outputs == "2.5", "the built-in rule again"

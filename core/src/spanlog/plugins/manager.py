@@ -53,6 +53,7 @@ class PluginInfo:
     error: str | None = None
     hooks: list[str] = field(default_factory=list)
     plugin: Any = None
+    serializers: list[type] = field(default_factory=list)  # registered for this plugin, removed with it
 
 
 class PluginManager:
@@ -69,15 +70,17 @@ class PluginManager:
     # -- discovery ------------------------------------------------------------------------------------------
 
     def ensure_loaded(self) -> None:
-        """Load every entry-point plugin, once."""
-        if self._loaded:
+        """Load every entry-point plugin, once; other threads wait until it is done."""
+        if _hooks.loaded:
             return
         with self._lock:
-            if self._loaded:
+            if self._loaded:  # done, or in progress on this thread (a plugin that traces while imported)
                 return
             self._loaded = True
-            _hooks.loaded = True
-            self._load_entry_points()
+            try:
+                self._load_entry_points()
+            finally:
+                _hooks.loaded = True
 
     def _load_entry_points(self) -> None:
         from importlib import metadata
@@ -170,6 +173,7 @@ class PluginManager:
                 del self.integrations[state.name]
             if info.plugin is not None:
                 self.pm.unregister(name=name)
+            _drop_serializers(info)
             self._refresh_hooks(shutdown_removed=True)
 
     def _call_one(self, info: PluginInfo, hook_name: str) -> Any:
@@ -208,8 +212,9 @@ class PluginManager:
         for key, fn in dict(serializers).items():
             if isinstance(key, type):
                 register_serializer(key, fn)
+                info.serializers.append(key)
             elif isinstance(key, str) and ":" in key:
-                _register_on_import(key, fn)
+                _register_on_import(key, fn, info)
             else:
                 report_internal_error(
                     f"plugin {info.name!r} hook spanlog_serializers",
@@ -293,6 +298,8 @@ def reset_for_tests() -> None:
     if manager is not None:
         for state in list(manager.integrations.values()):
             state.autolog(disable=True, silent=True)
+        for info in manager.plugins.values():
+            _drop_serializers(info)
     _hooks.span_start.clear()
     _hooks.span_end.clear()
     _hooks.trace_end.clear()
@@ -305,19 +312,32 @@ def reset_for_tests() -> None:
     _hooks.loaded = False
 
 
-def _register_on_import(key: str, fn: Callable[[Any], Any]) -> None:
-    """Register a serializer for ``module:QualName`` once that module is imported."""
+def _drop_serializers(info: PluginInfo) -> None:
+    """Unregister the serializers a plugin contributed (and forget those still waiting for an import)."""
+    from spanlog.tracing.serialization import unregister_serializer
+
+    info.plugin = None  # pending post-import registrations check this
+    while info.serializers:
+        unregister_serializer(info.serializers.pop())
+
+
+def _register_on_import(key: str, fn: Callable[[Any], Any], info: PluginInfo) -> None:
+    """Register a serializer for ``module:QualName`` once that module is imported, if the plugin is still there."""
     import wrapt
 
     module_name, _, qualname = key.partition(":")
+    plugin = info.plugin
 
     def on_import(module: types.ModuleType) -> None:
         from spanlog.tracing.serialization import register_serializer
 
+        if info.plugin is not plugin or plugin is None:
+            return  # unregistered before the module was imported
         target: Any = module
         for part in qualname.split("."):
             target = getattr(target, part)
         register_serializer(target, fn)
+        info.serializers.append(target)
 
     def guarded(module: types.ModuleType) -> None:
         try:

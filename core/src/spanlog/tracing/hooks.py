@@ -23,16 +23,18 @@ loaded = False
 
 
 def load_plugins() -> None:
-    """Discover and register installed plugins, once (the first trace of the process calls this)."""
+    """Discover and register installed plugins, once (the first trace of the process calls this).
+
+    The manager sets ``loaded`` when discovery is over; a thread that starts a trace meanwhile waits for it,
+    so no span misses the hooks of an installed plugin.
+    """
     global loaded
-    if loaded:
-        return
-    loaded = True
     try:
         from spanlog.plugins import manager  # the plugin layer above; imported on first use only
 
         manager.get_manager().ensure_loaded()
     except Exception as exc:
+        loaded = True
         report_internal_error("loading plugins", exc)
 
 
