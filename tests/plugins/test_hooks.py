@@ -208,3 +208,21 @@ def test_a_plugins_serializers_leave_with_it() -> None:
     with spanlog.start_span("without") as span:
         span.set_outputs(decimal.Decimal("2.5"))
     assert spanlog.get_last_active_trace().data.spans[0].outputs == "2.5", "the built-in rule again"
+
+
+def test_a_span_end_hook_may_start_spans(traces: InMemoryTraceExporter) -> None:
+    """Hooks run outside the trace's lock: one that starts a span while spans end does not deadlock."""
+
+    class Auditor:
+        @hookimpl
+        def spanlog_span_end(self, span: Any) -> None:
+            if span.name == "left open":
+                with spanlog.start_span("audit"):
+                    pass
+
+    spanlog.plugins.register(Auditor(), name="auditor")
+    with spanlog.start_span("root"):
+        spanlog.plugins.start_detached_span("left open")
+    roots = sorted(t.data.spans[0].name for t in traces.get_traces())
+    assert roots == ["audit", "root"]
+    assert [s.name for s in spanlog.get_last_active_trace().data.spans] == ["root", "left open"]

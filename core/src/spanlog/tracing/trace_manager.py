@@ -92,6 +92,10 @@ class TraceRecord:
     def end_span(self, span: LiveSpan, end_time_ns: int | None) -> None:
         """End ``span`` once; when it is the root, end the open children too and finish the trace."""
         if _hooks.span_end and span._end_ns is None:
+            # outside the lock: a hook may itself start or end spans of this trace
+            if span is self.root:
+                for child in [s for s in self.spans if s._end_ns is None and s is not span]:
+                    _hooks.run(_hooks.span_end, "spanlog_span_end", child)  # ends with its trace
             _hooks.run(_hooks.span_end, "spanlog_span_end", span)
         with self.lock:
             if span._end_ns is not None:
@@ -107,9 +111,6 @@ class TraceRecord:
             if span is not self.root:
                 return
             left_open = [s for s in self.spans if s._end_ns is None]
-            if left_open and _hooks.span_end:
-                for child in left_open:
-                    _hooks.run(_hooks.span_end, "spanlog_span_end", child)
             for child in left_open:
                 child._attrs[SpanAttributeKey.ENDED_WITH_TRACE] = "true"
                 if child._otel is not None:
@@ -348,7 +349,7 @@ def _finish_trace(record: TraceRecord) -> None:
         status = TraceStatus.ERROR if root._status.status_code is SpanStatusCode.ERROR else TraceStatus.OK
         tags = record.tags
         tags.setdefault(TRACE_NAME_TAG, root._name)
-        usage = _sum_token_usage(record.spans)
+        usage = _sum_token_usage(record.spans, record.by_id)
         if usage is not None:
             record.metadata[TOKEN_USAGE_METADATA] = dumps(usage)
         info = TraceInfo(
@@ -387,14 +388,13 @@ def _finish_trace(record: TraceRecord) -> None:
 _USAGE_FIELDS = ("input_tokens", "output_tokens", "total_tokens", "cached_input_tokens")
 
 
-def _sum_token_usage(spans: list[LiveSpan]) -> dict[str, int] | None:
+def _sum_token_usage(spans: list[LiveSpan], by_id: dict[int, LiveSpan]) -> dict[str, int] | None:
     """Token usage of a trace: the sum over spans reporting usage that have no usage-reporting ancestor
     (a framework span that reports the usage of the provider call under it is not counted twice)."""
     key = SpanAttributeKey.TOKEN_USAGE
     reporting = {s._span_id: s for s in spans if key in s._attrs}
     if not reporting:
         return None
-    by_id = {s._span_id: s for s in spans}
     total: dict[str, int] = {}
     for span in reporting.values():
         parent = by_id.get(span._parent_id) if span._parent_id is not None else None
