@@ -69,8 +69,8 @@ class StreamState:
                 report_internal_error(f"{self.name}: ending a stream", exc)
 
 
-class StreamProxy(wrapt.ObjectProxy):
-    """A sync stream (iterator, iterable, and/or context manager) that reports its items and its end."""
+class _StreamProxyBase(wrapt.ObjectProxy):
+    """What the sync and async proxies share: the stream's state, the entered stream, and the end on collection."""
 
     def __init__(
         self,
@@ -89,6 +89,25 @@ class StreamProxy(wrapt.ObjectProxy):
     def finished(self) -> bool:
         """True once the span of this stream has been ended."""
         return self._self_state.finished
+
+    def _follow(self, entered: Any) -> Any:
+        """What ``with`` hands the user: this proxy, or for a stream manager that enters into the stream
+        proper, a proxy of that stream sharing this state."""
+        if entered is self.__wrapped__:
+            return self
+        return type(self)(entered, state=self._self_state)
+
+    def __del__(self) -> None:
+        try:
+            state = self._self_state
+        except AttributeError:  # __init__ never finished
+            return
+        if not state.finished:
+            state.finish("abandoned")
+
+
+class StreamProxy(_StreamProxyBase):
+    """A sync stream (iterator, iterable, and/or context manager) that reports its items and its end."""
 
     def __iter__(self) -> StreamProxy:
         return self
@@ -115,11 +134,11 @@ class StreamProxy(wrapt.ObjectProxy):
                 report_internal_error(f"{state.name}: handling a stream item", exc)
         return item
 
-    def send(self, value: Any) -> Any:
-        """Generator protocol: send into the wrapped generator (its reply counts as an item)."""
-        send = self.__wrapped__.send
+    def _step(self, method: str, *args: Any) -> Any:
+        """Run a generator method of the wrapped stream; its reply counts as an item, its end as the end."""
+        step = getattr(self.__wrapped__, method)
         try:
-            item = send(value)
+            item = step(*args)
         except StopIteration:
             self._self_state.finish("exhausted")
             raise
@@ -129,19 +148,13 @@ class StreamProxy(wrapt.ObjectProxy):
         self._self_state.item(item)
         return item
 
+    def send(self, value: Any) -> Any:
+        """Generator protocol: send into the wrapped generator (its reply counts as an item)."""
+        return self._step("send", value)
+
     def throw(self, *args: Any) -> Any:
         """Generator protocol: throw into the wrapped generator."""
-        throw = self.__wrapped__.throw
-        try:
-            item = throw(*args)
-        except StopIteration:
-            self._self_state.finish("exhausted")
-            raise
-        except BaseException as exc:
-            self._self_state.finish("error", exc)
-            raise
-        self._self_state.item(item)
-        return item
+        return self._step("throw", *args)
 
     def close(self) -> Any:
         """Close the wrapped stream, then end the span."""
@@ -157,10 +170,7 @@ class StreamProxy(wrapt.ObjectProxy):
         except BaseException as exc:  # e.g. a stream manager whose request fails on entering
             self._self_state.finish("error", exc)
             raise
-        if entered is self.__wrapped__:
-            return self
-        # a stream manager entering into the stream proper: follow it with the same state
-        return type(self)(entered, state=self._self_state)
+        return self._follow(entered)
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> Any:
         try:
@@ -168,35 +178,9 @@ class StreamProxy(wrapt.ObjectProxy):
         finally:
             self._self_state.finish("exited", exc)
 
-    def __del__(self) -> None:
-        try:
-            state = self._self_state
-        except AttributeError:  # __init__ never finished
-            return
-        if not state.finished:
-            state.finish("abandoned")
 
-
-class AsyncStreamProxy(wrapt.ObjectProxy):
+class AsyncStreamProxy(_StreamProxyBase):
     """An async stream (async iterator, and/or async context manager) that reports its items and its end."""
-
-    def __init__(
-        self,
-        wrapped: Any,
-        on_item: Callable[[Any], Any] | None = None,
-        on_finish: Callable[[str, BaseException | None], Any] | None = None,
-        *,
-        name: str = "stream",
-        state: StreamState | None = None,
-    ) -> None:
-        super().__init__(wrapped)
-        self._self_state = state if state is not None else StreamState(on_item, on_finish, name)
-        self._self_iter: Any = None
-
-    @property
-    def finished(self) -> bool:
-        """True once the span of this stream has been ended."""
-        return self._self_state.finished
 
     def __aiter__(self) -> AsyncStreamProxy:
         return self
@@ -257,23 +241,13 @@ class AsyncStreamProxy(wrapt.ObjectProxy):
         except BaseException as exc:
             self._self_state.finish("error", exc)
             raise
-        if entered is self.__wrapped__:
-            return self
-        return type(self)(entered, state=self._self_state)
+        return self._follow(entered)
 
     async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> Any:
         try:
             return await self.__wrapped__.__aexit__(exc_type, exc, tb)
         finally:
             self._self_state.finish("exited", exc)
-
-    def __del__(self) -> None:
-        try:
-            state = self._self_state
-        except AttributeError:
-            return
-        if not state.finished:
-            state.finish("abandoned")
 
 
 def is_async_stream(obj: Any) -> bool:
