@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import datetime
 import os
 import platform
@@ -77,3 +78,18 @@ def machine_line(outcome_data: Iterable[Mapping[str, Any] | None], extra: str = 
         f"{platform.machine()}, {os.cpu_count()} CPUs{cpu}; {extra + '; ' if extra else ''}"
         f"{datetime.date.today().isoformat()}; {packages}."
     )
+
+
+def bench_arguments(
+    doc: str | None,
+    argv: list[str] | None,
+    quick: str = "few, short repetitions (smoke test)",
+    no_mlflow: str = "skip MLflow (no peer venv needed)",
+    write: str = "write docs/performance.md with --quick/--no-mlflow",
+) -> argparse.Namespace:
+    """The options every benchmark takes (``--quick``, ``--no-mlflow``, ``--write``), parsed from ``argv``."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help=quick)
+    parser.add_argument("--no-mlflow", action="store_true", help=no_mlflow)
+    parser.add_argument("--write", action="store_true", help=write)
+    return parser.parse_args(argv)

@@ -20,7 +20,6 @@ The markdown table goes to stdout and, by default, into docs/performance.md betw
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import statistics
@@ -32,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _report import distinct_lines, machine_line, num, ratio, replace_marked, times, verdict
+from _report import bench_arguments, distinct_lines, machine_line, num, ratio, replace_marked, times, verdict
 from _venvs import clean_env, ensure_venv
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -419,15 +418,7 @@ def write_doc(table: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--quick", action="store_true", help="few, short repetitions (smoke test)")
-    parser.add_argument("--no-mlflow", action="store_true", help="skip MLflow (no peer venv needed)")
-    parser.add_argument(
-        "--write", action="store_true", help="write docs/performance.md with --quick/--no-mlflow"
-    )
-    args = parser.parse_args(argv)
+    args = bench_arguments(__doc__, argv)
     started = time.perf_counter()
     settings: dict[str, object] = {
         "reps": 3 if args.quick else 7,

@@ -23,7 +23,6 @@ milliseconds, so batches of calls alternate instead. Other installed spanlog plu
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
@@ -37,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _report import distinct_lines, machine_line, num, ratio, replace_marked, times, verdict
+from _report import bench_arguments, distinct_lines, machine_line, num, ratio, replace_marked, times, verdict
 from _venvs import clean_env, ensure_venv
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -441,13 +440,12 @@ def write_doc(table: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    args = bench_arguments(
+        __doc__,
+        argv,
+        no_mlflow="spanlog only (no peer venv needed)",
+        write="write the table into docs/performance.md",
     )
-    parser.add_argument("--quick", action="store_true", help="few, short repetitions (smoke test)")
-    parser.add_argument("--no-mlflow", action="store_true", help="spanlog only (no peer venv needed)")
-    parser.add_argument("--write", action="store_true", help="write the table into docs/performance.md")
-    args = parser.parse_args(argv)
     started = time.perf_counter()
     settings: dict[str, object] = {
         "reps_a": 150 if args.quick else 1500,  # spanlog: one call per arm

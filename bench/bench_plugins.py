@@ -18,7 +18,6 @@ must cost next to nothing beside the span they record. Workloads, each the media
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import subprocess
@@ -30,7 +29,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _report import machine_line, num, replace_marked, verdict
+from _report import bench_arguments, machine_line, num, replace_marked, verdict
 from _venvs import ensure_venv
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "performance.md"
@@ -214,15 +213,7 @@ def _mlflow_version() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--quick", action="store_true", help="few, short repetitions (smoke test)")
-    parser.add_argument("--no-mlflow", action="store_true", help="skip MLflow (no peer venv needed)")
-    parser.add_argument(
-        "--write", action="store_true", help="write docs/performance.md with --quick/--no-mlflow"
-    )
-    args = parser.parse_args(argv)
+    args = bench_arguments(__doc__, argv)
     n, reps = (20_000, 3) if args.quick else (200_000, 7)
     s = spanlog_workloads(n, reps)
     m = None if args.no_mlflow else mlflow_workloads(n, reps)

@@ -26,7 +26,6 @@ and, by default, into docs/performance.md between the bench_store markers.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
@@ -39,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _report import distinct_lines, machine_line, num, ratio, replace_marked, times, verdict
+from _report import bench_arguments, distinct_lines, machine_line, num, ratio, replace_marked, times, verdict
 from _venvs import clean_env, ensure_venv
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -707,15 +706,7 @@ def write_doc(table: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--quick", action="store_true", help="small sizes, few queries (smoke test)")
-    parser.add_argument("--no-mlflow", action="store_true", help="skip MLflow (no peer venv needed)")
-    parser.add_argument(
-        "--write", action="store_true", help="write docs/performance.md with --quick/--no-mlflow"
-    )
-    args = parser.parse_args(argv)
+    args = bench_arguments(__doc__, argv, quick="small sizes, few queries (smoke test)")
     started = time.perf_counter()
     scales = [1_000, 10_000] if args.quick else [10_000, TARGET_SCALE]
     settings: dict[str, Any] = {
