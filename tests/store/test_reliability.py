@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -63,6 +64,25 @@ def test_store_that_fails_and_recovers_loses_no_trace(
     assert exporter.dropped == 0 and "reachable again" in caplog.text
     spanlog.tracing.set_exporter(None)
     real.close()
+
+
+def test_each_trace_reaches_the_store_without_a_flush(tmp_path: Path) -> None:
+    # a quiet application: one trace now and then must be written within the linger time, not wait for a
+    # full batch, a flush or the interpreter's exit
+    real = SqlAlchemyStore(f"sqlite:///{tmp_path / 'quiet.db'}")
+    exporter = StoreExporter(real, linger_s=0.01)
+    spanlog.tracing.set_exporter(exporter)
+    try:
+        for i in range(3):
+            with spanlog.start_span(f"request-{i}"):
+                pass
+            deadline = time.monotonic() + 10
+            while real.count_traces(["0"]) < i + 1 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert real.count_traces(["0"]) == i + 1, f"trace {i} still queued: {exporter.pending()}"
+    finally:
+        spanlog.tracing.set_exporter(None)
+        real.close()
 
 
 def test_spool_limit_drops_and_counts(store_uri: str) -> None:

@@ -87,7 +87,10 @@ class StoreExporter(TraceExporter):
             self._queue.append(trace)
             if self._thread is None:
                 self._start()
-            if len(self._queue) >= self.batch_size:
+            queued = len(self._queue)
+            # the first trace of a batch wakes the idle writer, which then lingers for the rest of the batch:
+            # a trace reaches the store within about ``linger_s`` without a flush, at one wake-up per batch
+            if queued == 1 or queued >= self.batch_size:
                 self._cond.notify_all()
 
     def _drop(self, n: int) -> None:
