@@ -283,3 +283,17 @@ def test_responses_stream_failed(client: Any, model: str) -> None:
     assert span.status.description == "response failed: The model failed to generate a response."
     assert span.outputs == dumped(events[-1].response)
     assert "exception" not in event_names(span)
+
+
+@pytest.mark.hand_written_cassette
+def test_responses_stream_error_event(client: Any, model: str) -> None:
+    """An ``error`` event mid-stream: the SDK yields it (no exception), and the span is ERROR with its code
+    and message; the text that arrived before it is kept."""
+    events = list(client.responses.create(model=model, input=POEM, stream=True))
+    assert [event.type for event in events] == ["response.created", "response.output_text.delta", "error"]
+
+    span = the_span()
+    assert span.status.status_code.value == "ERROR"
+    assert span.status.description == "error event: ERR_SOMETHING: Something went wrong"
+    assert span.outputs["output_text"] == "The sea" and span.outputs["status"] == "in_progress"
+    assert "exception" not in event_names(span)
