@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from spanlog.entities.span_event import SpanEvent, exception_message
 from spanlog.entities.span_status import OK_STATUS, SpanStatus, SpanStatusCode
 from spanlog.tracing.serialization import dumps, loads
+from spanlog.tracing.state import STATE, warn_once
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -241,8 +242,6 @@ class LiveSpan(Span):
     def _ended(self, what: str) -> bool:
         if self._end_ns is None:
             return False
-        from spanlog.tracing.state import warn_once
-
         warn_once(
             f"late-{what}",
             "span %r has already ended: %s after the end is ignored",
@@ -255,8 +254,6 @@ class LiveSpan(Span):
         """Record the span's inputs (any value; serialized to JSON now, so later mutation is not seen)."""
         if self._ended("set_inputs"):
             return
-        from spanlog.tracing.state import STATE
-
         if not STATE.hide_inputs:
             self._attrs[SpanAttributeKey.INPUTS] = dumps(inputs)
 
@@ -264,8 +261,6 @@ class LiveSpan(Span):
         """Record the span's outputs (any value; serialized to JSON now)."""
         if self._ended("set_outputs"):
             return
-        from spanlog.tracing.state import STATE
-
         if not STATE.hide_outputs:
             self._attrs[SpanAttributeKey.OUTPUTS] = dumps(outputs)
 

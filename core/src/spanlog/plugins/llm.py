@@ -55,6 +55,10 @@ def provider_from_base_url(base_url: Any, default: str = "openai") -> str:
     return host
 
 
+def _as_int(value: Any) -> int | None:
+    return value if type(value) is int or (isinstance(value, int) and not isinstance(value, bool)) else None
+
+
 def token_usage(
     input_tokens: Any = None,
     output_tokens: Any = None,
@@ -62,13 +66,9 @@ def token_usage(
     cached_input_tokens: Any = None,
 ) -> dict[str, int] | None:
     """The normalized usage dict (ints only; total computed when missing); None when nothing is known."""
-
-    def as_int(value: Any) -> int | None:
-        return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-    inp, out, tot, cached = (
-        as_int(v) for v in (input_tokens, output_tokens, total_tokens, cached_input_tokens)
-    )
+    inp = _as_int(input_tokens)
+    out = _as_int(output_tokens)
+    tot = _as_int(total_tokens)
     if inp is None and out is None and tot is None:
         return None
     usage: dict[str, int] = {}
@@ -80,8 +80,10 @@ def token_usage(
         tot = inp + out
     if tot is not None:
         usage["total_tokens"] = tot
-    if cached is not None:
-        usage["cached_input_tokens"] = cached
+    if cached_input_tokens is not None:
+        cached = _as_int(cached_input_tokens)
+        if cached is not None:
+            usage["cached_input_tokens"] = cached
     return usage
 
 
@@ -97,13 +99,22 @@ def set_llm_attributes(
     usage: Mapping[str, int] | None = None,
 ) -> None:
     """Set the normalized attributes that are known (None leaves an attribute unset)."""
-    values = {
-        SpanAttributeKey.MODEL: model,
-        SpanAttributeKey.PROVIDER: provider,
-        SpanAttributeKey.CHAT_MESSAGES: list(messages) if messages is not None else None,
-        SpanAttributeKey.CHAT_TOOLS: list(tools) if tools else None,
-        SpanAttributeKey.CHAT_TOOL_CALLS: list(tool_calls) if tool_calls else None,
-        SpanAttributeKey.FINISH_REASON: finish_reason,
-        SpanAttributeKey.TOKEN_USAGE: dict(usage) if usage else None,
-    }
-    span.set_attributes({key: value for key, value in values.items() if value is not None})
+    # one set_attributes call with only the known values: this runs once per model call, on the caller's thread
+    values: dict[str, Any] = {}
+    if model is not None:
+        values[SpanAttributeKey.MODEL] = model
+    if provider is not None:
+        values[SpanAttributeKey.PROVIDER] = provider
+    if messages is not None:
+        values[SpanAttributeKey.CHAT_MESSAGES] = messages if type(messages) is list else list(messages)
+    if tools:
+        values[SpanAttributeKey.CHAT_TOOLS] = tools if type(tools) is list else list(tools)
+    if tool_calls:
+        values[SpanAttributeKey.CHAT_TOOL_CALLS] = (
+            tool_calls if type(tool_calls) is list else list(tool_calls)
+        )
+    if finish_reason is not None:
+        values[SpanAttributeKey.FINISH_REASON] = finish_reason
+    if usage:
+        values[SpanAttributeKey.TOKEN_USAGE] = usage
+    span.set_attributes(values)

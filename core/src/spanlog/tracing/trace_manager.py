@@ -385,13 +385,16 @@ def _finish_trace(record: TraceRecord) -> None:
             report_internal_error(f"plugin {plugin!r} exporter", exc)
 
 
-_USAGE_FIELDS = ("input_tokens", "output_tokens", "total_tokens", "cached_input_tokens")
+_USAGE_FIELDS = frozenset({"input_tokens", "output_tokens", "total_tokens", "cached_input_tokens"})
 
 
 def _sum_token_usage(spans: list[LiveSpan], by_id: dict[int, LiveSpan]) -> dict[str, int] | None:
     """Token usage of a trace: the sum over spans reporting usage that have no usage-reporting ancestor
     (a framework span that reports the usage of the provider call under it is not counted twice)."""
     key = SpanAttributeKey.TOKEN_USAGE
+    if len(spans) == 1:  # a trace of one model call (autolog outside a traced function): nothing to walk
+        text = spans[0]._attrs.get(key)
+        return None if text is None else _add_usage({}, text) or None
     reporting = {s._span_id: s for s in spans if key in s._attrs}
     if not reporting:
         return None
@@ -404,18 +407,22 @@ def _sum_token_usage(spans: list[LiveSpan], by_id: dict[int, LiveSpan]) -> dict[
                 covered = True
                 break
             parent = by_id.get(parent._parent_id) if parent._parent_id is not None else None
-        if covered:
-            continue
-        try:
-            usage = loads(span._attrs[key])
-        except Exception:
-            continue
-        if isinstance(usage, dict):
-            for field in _USAGE_FIELDS:
-                value = usage.get(field)
-                if isinstance(value, int) and not isinstance(value, bool):
-                    total[field] = total.get(field, 0) + value
+        if not covered:
+            _add_usage(total, span._attrs[key])
     return total or None
+
+
+def _add_usage(total: dict[str, int], text: str) -> dict[str, int]:
+    """Add one span's usage attribute (JSON text) to ``total``; fields that are not ints are skipped."""
+    try:
+        usage = loads(text)
+    except Exception:
+        return total
+    if isinstance(usage, dict):
+        for field, value in usage.items():
+            if field in _USAGE_FIELDS and type(value) is int:  # not bool: a bool's type is bool
+                total[field] = total.get(field, 0) + value
+    return total
 
 
 def _mask(trace: Trace, mask: Any) -> None:
