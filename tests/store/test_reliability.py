@@ -10,6 +10,7 @@ import textwrap
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -83,6 +84,33 @@ def test_each_trace_reaches_the_store_without_a_flush(tmp_path: Path) -> None:
     finally:
         spanlog.tracing.set_exporter(None)
         real.close()
+
+
+def test_an_experiment_of_a_failed_batch_is_checked_again(
+    tmp_path: Path, traces: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the store remembers which experiments exist, so a batch of a known experiment skips the lookup; a
+    # batch whose transaction failed must not leave its stand-in experiment remembered
+    for name in ("first", "second"):
+        with spanlog.start_span(name):
+            pass
+    first, second = traces.get_traces()
+    store = SqlAlchemyStore(f"sqlite:///{tmp_path / 'experiments.db'}")
+    store.log_traces([first])
+    second.info.experiment_id = "4242"  # an experiment this store has never seen
+    real_sql = store._insert_sql
+    monkeypatch.setattr(
+        store,
+        "_insert_sql",
+        lambda table: "INSERT INTO no_such_table VALUES (?)" if table.name == "spans" else real_sql(table),
+    )
+    with pytest.raises(spanlog.exceptions.StoreError):
+        store.log_traces([second])
+    monkeypatch.setattr(store, "_insert_sql", real_sql)
+    store.log_traces([second])
+    assert store.get_trace(second.info.request_id).info.experiment_id == "4242"
+    assert store.count_traces(["4242"]) == 1 and store.count_traces(["0"]) == 1
+    store.close()
 
 
 def test_spool_limit_drops_and_counts(store_uri: str) -> None:
