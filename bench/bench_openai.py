@@ -8,6 +8,9 @@ same with and without tracing:
     A  ``client.chat.completions.create(...)``, non-streamed, in µs per call;
     B  the same call with ``stream=True`` (20 content chunks, a finish chunk and a usage chunk), consumed.
 
+For each, "adds" is the time added on the caller's thread, and "CPU added incl. export" the CPU time of the
+whole process per call, the tracer's background export included (batches of calls, each then flushed).
+
 Each tracer runs in its own fresh subprocess. spanlog (this interpreter, default store exporter): single
 calls with autolog off, on, and off again, in random order, switched with ``autolog(log_traces=...)``, so
 that neighbouring calls share the machine's state; "adds" is the median of on minus off, and off-again
@@ -240,6 +243,32 @@ def by_batches(fn, reps):
     return arms, n
 
 
+def cpu_cost(fn, n, reps):
+    # CPU time of the whole process (every thread: the tracer's exporter too) per call, tracing on minus off:
+    # batches of n calls, each followed by a flush, so that writing what the batch queued is inside the timing
+    def turn(on):
+        if switch is not None:
+            switch(on)
+        elif on:
+            enable()
+        else:
+            disable()
+
+    enable()
+    arms = {"off": [], "on": []}
+    for rep in range(reps):
+        for arm in (("off", "on") if rep % 2 == 0 else ("on", "off")):
+            turn(arm == "on")
+            flush()
+            start = time.process_time()
+            for _ in range(n):
+                fn()
+            flush()
+            arms[arm].append((time.process_time() - start) / n)
+    disable()
+    return statistics.median(arms["on"]) * 1e6 - statistics.median(arms["off"]) * 1e6
+
+
 def measure(fn, reps):
     disable()
     loop(fn, 30)  # warm-up: imports, pydantic validators, the client's connection pool
@@ -259,6 +288,7 @@ def measure(fn, reps):
         "added_us": statistics.median(b - a for a, b in zip(off, on)) * 1e6,
         "calls": n,
         "reps": len(on),
+        "cpu_added_us": cpu_cost(fn, CFG["cpu_calls"], CFG["cpu_reps"]),
     }
     if off2:
         result["noise_us"] = statistics.median(b - a for a, b in zip(off, off2)) * 1e6
@@ -364,6 +394,7 @@ def render(outcomes: dict[str, Outcome], settings: dict[str, object]) -> str:
     header = ["workload", "no tracing (µs/call)", "spanlog adds (µs/call)", "A/A noise (µs/call)"]
     if have_mlflow:
         header += ["MLflow adds (µs/call)", "MLflow/spanlog"]
+    header.append("CPU added incl. export: spanlog" + (" / MLflow" if have_mlflow else "") + " (µs/call)")
     header.append("target")
     workloads = [
         ("A. `chat.completions.create`, non-streamed", "a"),
@@ -389,7 +420,10 @@ def render(outcomes: dict[str, Outcome], settings: dict[str, object]) -> str:
             target += "; " + verdict(
                 f"≤ 1/{MIN_MLFLOW_RATIO:.0f} of MLflow's", vs, lambda v: v >= MIN_MLFLOW_RATIO
             )
-        cells.append(target)
+        cpu = [num(get("spanlog", key, "cpu_added_us"))]
+        if have_mlflow:
+            cpu.append(num(get("mlflow", key, "cpu_added_us")))
+        cells += [" / ".join(cpu), target]
         rows.append(cells)
     rule = ["---", *["---:"] * (len(header) - 2), "---"]
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(rule) + "|"]
@@ -418,6 +452,11 @@ def render(outcomes: dict[str, Outcome], settings: dict[str, object]) -> str:
             f"outside the timing; untraced calls in its virtualenv: A {num(m[0])} µs, B {num(m[1])} µs. "
             "Sqlite tracking store in a temp dir, one experiment, telemetry off."
         )
+    notes.append(
+        f"CPU added incl. export: process CPU time (every thread) per call, tracing on minus off, medians over "
+        f"{settings['cpu_reps']} alternating batches of {settings['cpu_calls']} calls, each batch followed by a "
+        "flush, so that writing the traces to the store is counted too."
+    )
     notes.append(
         "spanlog: default settings (store exporter into SQLite in a temp dir); other installed spanlog plugins "
         "skipped (`SPANLOG_DISABLE_PLUGINS`). Garbage collection stays on; objects created before the "
@@ -453,6 +492,8 @@ def main(argv: list[str] | None = None) -> int:
         "mlflow_reps": 3 if args.quick else 11,  # MLflow: batches of calls per arm
         "batch_s": 0.01 if args.quick else 0.05,
         "chunks": 20,
+        "cpu_calls": 10 if args.quick else 50,  # CPU incl. export: calls per batch ...
+        "cpu_reps": 3 if args.quick else 15,  # ... and batches per arm
     }
     tracers = [Tracer("spanlog", sys.executable, SPANLOG_SETUP, spanlog_env())]
     if not args.no_mlflow:
