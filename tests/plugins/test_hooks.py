@@ -226,3 +226,27 @@ def test_a_span_end_hook_may_start_spans(traces: InMemoryTraceExporter) -> None:
     roots = sorted(t.data.spans[0].name for t in traces.get_traces())
     assert roots == ["audit", "root"]
     assert [s.name for s in spanlog.get_last_active_trace().data.spans] == ["root", "left open"]
+
+
+def test_every_name_of_the_plugin_api_resolves() -> None:
+    import spanlog.plugins as api
+
+    missing = [name for name in api.__all__ if not hasattr(api, name)]
+    assert missing == []
+
+
+def test_activate_span_across_callbacks(traces: Any) -> None:
+    # what a framework's start and end callbacks do: activate the run's span in one, deactivate in the other
+    from spanlog.plugins import activate_span, current_span, deactivate_span, start_detached_span
+
+    run = start_detached_span("run", "CHAIN")
+    token = activate_span(run)
+    assert current_span() is run
+    with spanlog.start_span("inside"):
+        pass
+    deactivate_span(token)
+    assert current_span() is None
+    run.end()
+    (trace,) = traces.get_traces()
+    inside = next(s for s in trace.data.spans if s.name == "inside")
+    assert inside.parent_id == run.span_id

@@ -4,7 +4,9 @@
 - ``Integration`` declares a library to instrument; ``AutologContext.patch`` patches it safely.
 - ``safe_patch``, ``suppress_spans``, ``span_stream``, ``end_stream_span``, ``StreamProxy`` and
   ``AsyncStreamProxy``: the patching toolkit. ``start_detached_span`` and ``use_span`` start spans whose
-  lifetime outlives a call. ``report_patch_failure`` reports a failure an integration caught itself.
+  lifetime outlives a call; ``activate_span`` / ``deactivate_span`` make a span active across the callbacks of
+  a framework run, ``current_span`` reads the active one. ``report_patch_failure`` reports a failure an
+  integration caught itself, ``testing_mode`` says whether such failures should raise instead.
 - ``SpanType``, ``SpanAttributeKey``, ``LiveSpan`` and ``NoOpSpan`` (what a span is when tracing is off or
   sampled out): the span vocabulary a plugin needs.
 - ``register`` / ``unregister`` add and remove plugins by hand; ``list_plugins`` and
@@ -43,12 +45,13 @@ from spanlog.plugins.patching import (
     Patch,
     is_patched,
     is_suppressed,
+    report_patch_failure,
     safe_patch,
     suppress_spans,
     unpatch,
 )
 from spanlog.tracing import trace_manager as _tm
-from spanlog.tracing.state import report_internal_error
+from spanlog.tracing.state import STATE, report_internal_error
 
 if TYPE_CHECKING:
     from spanlog.plugins.streams import AsyncStreamProxy, StreamProxy, end_stream_span, span_stream
@@ -136,6 +139,31 @@ def use_span(span: LiveSpan | NoOpSpan, end: bool = False) -> Iterator[LiveSpan 
         _tm.deactivate(token)
 
 
+def activate_span(span: LiveSpan | NoOpSpan) -> object | None:
+    """Make ``span`` the active span of the current context until :func:`deactivate_span` gets the token.
+
+    For frameworks whose runs start and end in separate callbacks, where ``use_span`` (a block) cannot be
+    used; activating in a context the framework throws away afterwards needs no deactivation.
+    """
+    return _tm.activate(span)
+
+
+def deactivate_span(token: object | None) -> None:
+    """Undo :func:`activate_span` (tokens must be given back in reverse order, in the same context)."""
+    _tm.deactivate(token)
+
+
+def current_span() -> LiveSpan | NoOpSpan | None:
+    """The active span of this context (a NoOpSpan inside a sampled-out trace), or None."""
+    return _tm.current_span()
+
+
+def testing_mode() -> bool:
+    """True under ``SPANLOG_TESTING=1``: failures a plugin catches inside itself should then raise, so that
+    tests see them (in production they are logged once and counted, see ``report_patch_failure``)."""
+    return STATE.testing
+
+
 class IntegrationModule(types.ModuleType):
     """What ``spanlog.<name>`` is: ``autolog()`` for that integration, plus the names of its ``api`` module."""
 
@@ -203,7 +231,10 @@ __all__ = [
     "SpanAttributeKey",
     "SpanType",
     "StreamProxy",
+    "activate_span",
     "autolog",
+    "current_span",
+    "deactivate_span",
     "end_stream_span",
     "hookimpl",
     "hookspec",
@@ -218,6 +249,7 @@ __all__ = [
     "span_stream",
     "start_detached_span",
     "suppress_spans",
+    "testing_mode",
     "unpatch",
     "unregister",
     "use_span",
