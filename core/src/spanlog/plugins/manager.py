@@ -34,6 +34,7 @@ FIRST_PARTY_EXTRAS = {
     "langchain": "langchain",
     "llama_index": "llama-index",
     "autogen": "autogen",
+    "ag2": "autogen",
 }
 
 
