@@ -118,6 +118,41 @@ class ActiveStream(AsyncStreamProxy):
         return await self._step(lambda: parent_asend(value))
 
 
+def open_stream(call: Callable[..., Any], args: tuple[Any, ...], kwargs: Mapping[str, Any], span: Any) -> Any:
+    """Call the wrapped stream method; a call that fails before any stream exists ends ``span`` as ERROR."""
+    try:
+        return call(*args, **kwargs)
+    except BaseException as exc:
+        span.record_exception(exc)
+        span.end()
+        raise
+
+
+def last_item_stream(
+    stream: Any,
+    span: Any,
+    kind: type | None,
+    record: Callable[[Any, Any], None],
+    guard: Guard,
+    owner: Any,
+) -> ActiveStream:
+    """An :class:`ActiveStream` whose outputs are its last item of type ``kind`` (the ``TaskResult`` of a run,
+    the ``Response`` of a turn), passed to ``record(span, item)`` first for the span's attributes."""
+    final: list[Any] = []
+
+    def on_item(item: Any) -> None:
+        if kind is not None and isinstance(item, kind):
+            final.append(item)
+
+    def outputs() -> Any:
+        if not final:
+            return None
+        record(span, final[-1])
+        return final[-1]
+
+    return ActiveStream(stream, span, on_item=on_item, outputs=outputs, guard=guard, owner=owner)
+
+
 def is_noop(span: Any) -> bool:
     """True for the span handed out when tracing is off or the trace is sampled out."""
     return isinstance(span, NoOpSpan)

@@ -30,7 +30,7 @@ import spanlog
 from spanlog.entities import SpanType
 from spanlog.plugins import AutologContext, start_detached_span
 from spanlog_autogen import models
-from spanlog_autogen._common import ActiveStream, Guard, argument, is_noop
+from spanlog_autogen._common import Guard, argument, is_noop, last_item_stream, open_stream
 
 AGENT_NAME = "autogen.agent.name"
 AGENT_CLASS = "autogen.agent.class"
@@ -176,26 +176,8 @@ class _Patcher:
         )
         if is_noop(span):
             return call(*args, **kwargs)
-        try:
-            stream = call(*args, **kwargs)
-        except BaseException as exc:
-            span.record_exception(exc)
-            span.end()
-            raise
-        final: list[Any] = []
-        task_result = self.task_result
-
-        def on_item(item: Any) -> None:
-            if task_result is not None and isinstance(item, task_result):
-                final.append(item)
-
-        def outputs() -> Any:
-            if not final:
-                return None
-            _result_attributes(span, final[-1])
-            return final[-1]
-
-        return ActiveStream(stream, span, on_item=on_item, outputs=outputs, guard=RUN, owner=instance)
+        stream = open_stream(call, args, kwargs, span)
+        return last_item_stream(stream, span, self.task_result, _result_attributes, RUN, instance)
 
     def _turn_attributes(self, instance: Any, messages: Any) -> dict[str, Any]:
         attributes = {AGENT_NAME: getattr(instance, "name", None), AGENT_CLASS: type(instance).__name__}
@@ -247,26 +229,8 @@ class _Patcher:
         if is_noop(span):
             return call(*args, **kwargs)
         span.set_inputs({"messages": list(messages)})
-        try:
-            stream = call(*args, **kwargs)
-        except BaseException as exc:
-            span.record_exception(exc)
-            span.end()
-            raise
-        final: list[Any] = []
-        response_type = self.response
-
-        def on_item(item: Any) -> None:
-            if response_type is not None and isinstance(item, response_type):
-                final.append(item)
-
-        def outputs() -> Any:
-            if not final:
-                return None
-            self._response_attributes(span, final[-1])
-            return final[-1]
-
-        return ActiveStream(stream, span, on_item=on_item, outputs=outputs, guard=TURN, owner=instance)
+        stream = open_stream(call, args, kwargs, span)
+        return last_item_stream(stream, span, self.response, self._response_attributes, TURN, instance)
 
     async def run_json(
         self, call: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]

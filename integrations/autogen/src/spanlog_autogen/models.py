@@ -17,7 +17,7 @@ from spanlog.entities import SpanType
 from spanlog.plugins import PROVIDER, suppress_spans
 from spanlog.plugins import start_detached_span as _start_detached_span
 from spanlog.plugins.llm import FIRST_TOKEN_EVENT, provider_from_base_url, set_llm_attributes, token_usage
-from spanlog_autogen._common import ActiveStream, Guard, argument, is_noop
+from spanlog_autogen._common import ActiveStream, Guard, argument, is_noop, open_stream
 
 # held while a model span is open: a client that delegates to another one (``ChatCompletionCache``) gets one span
 MODEL_CALL = Guard("spanlog_autogen_model_call")
@@ -273,12 +273,7 @@ def create_stream_wrapper(
     if is_noop(span):
         return call(*args, **kwargs)
     span.set_inputs(request.inputs(kwargs))
-    try:
-        stream = call(*args, **kwargs)
-    except BaseException as exc:
-        span.record_exception(exc)
-        span.end()
-        raise
+    stream = open_stream(call, args, kwargs, span)
     recorder = _StreamRecorder(span, request)
     return ActiveStream(
         stream,
