@@ -465,3 +465,41 @@ async def test_chat_openai_under_both_autologs_is_one_span(autolog: None) -> Non
     spanlog.langchain.autolog(disable=True)
     model.invoke("hi")
     assert tree(the_trace()) == "chat.completions.create [CHAT_MODEL] OK"
+
+
+def test_custom_events_become_span_events(autolog: None) -> None:
+    from langchain_core.callbacks.manager import dispatch_custom_event
+
+    def step(text: str) -> str:
+        dispatch_custom_event("progress", {"done": 1, "of": 2})
+        return text.upper()
+
+    assert RunnableLambda(step).invoke("hi") == "HI"
+    span = the_span()
+    assert event_names(span) == ["progress"]
+    assert span.events[0].attributes == {"data": {"done": 1, "of": 2}}
+
+
+def test_agent_actions_model_retries_become_events(autolog: None) -> None:
+    # what LangChain's legacy agent executors and retrying model clients report through the run manager
+    import tenacity
+    from langchain_core.agents import AgentAction, AgentFinish
+    from langchain_core.callbacks import CallbackManager
+
+    manager = CallbackManager.configure()  # autolog's configure hook adds the spanlog handler
+    run = manager.on_chain_start({"name": "AgentExecutor"}, {"input": "2 + 2?"}, name="AgentExecutor")
+    run.on_agent_action(AgentAction(tool="calculator", tool_input={"expression": "2 + 2"}, log=""))
+    state = tenacity.RetryCallState(tenacity.Retrying(), fn=None, args=(), kwargs={})
+    state.attempt_number = 2
+    state.set_exception((TimeoutError, TimeoutError("slow"), None))
+    run.on_retry(state)
+    run.on_agent_finish(AgentFinish(return_values={"output": "4"}, log=""))
+    run.on_chain_end({"output": "4"})
+
+    span = the_span()
+    assert span.name == "AgentExecutor" and event_names(span) == ["agent_action", "retry", "agent_finish"]
+    action, retry, finish = span.events
+    assert action.attributes == {"tool": "calculator", "tool_input": {"expression": "2 + 2"}}
+    assert retry.attributes == {"attempt": 2, "exception": "TimeoutError: slow"}
+    assert finish.attributes == {"return_values": {"output": "4"}}
+    assert span.outputs == {"output": "4"}
