@@ -29,6 +29,11 @@ def num(value: float | None) -> str:
     return f"{value:.1f}" if abs(value) >= 10 else f"{value:.2f}"
 
 
+def count(value: float | None) -> str:
+    """A whole number (calls or runs per batch, ...) as ``12``; ``n/a`` when missing."""
+    return "n/a" if value is None else f"{value:.0f}"
+
+
 def ratio(numerator: float | None, denominator: float | None) -> float | None:
     """``numerator / denominator``, or None when either is missing or the denominator is not positive."""
     if numerator is None or denominator is None or denominator <= 0:

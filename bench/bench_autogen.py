@@ -24,37 +24,26 @@ with the workspace's autogen-agentchat and autogen-ext versions; sqlite tracking
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
 import sys
-import tempfile
 import time
-from dataclasses import dataclass, field
-from importlib.metadata import version
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _report import bench_arguments, distinct_lines, machine_line, num, ratio, replace_marked, times, verdict
-from _venvs import clean_env, ensure_venv
+import _autolog as autolog
+from _report import count, num
 
-ROOT = Path(__file__).resolve().parent.parent
-DOC = ROOT / "docs" / "performance.md"
-START, END = "<!-- bench_autogen:start -->", "<!-- bench_autogen:end -->"
-RESULT_PREFIX = "BENCH_RESULT "
+NAME = "bench_autogen"  # its doc markers: <!-- bench_autogen:start --> ... <!-- bench_autogen:end -->
 MLFLOW_VENV = "mlflow-autogen"
 MLFLOW_PROBE = "import mlflow, mlflow.autogen, autogen_agentchat, autogen_ext.models.replay"
 
 MIN_MLFLOW_RATIO = 5.0  # spanlog's target: at most 1/5 of what MLflow adds
 
-# --- the snippet each tracer's subprocess runs: PRELUDE + the tracer's setup + WORKLOAD -----------------------
+# --- each tracer's subprocess runs _autolog.HEAD + PRELUDE + its setup + WORKLOAD -------------------------------
+# (a harness of its own, not _autolog.HARNESS: the runs are awaited, agents and client are reset between runs
+# outside the timing, and a team's time is divided by its turns)
 
 PRELUDE = r"""
-import asyncio, gc, json, os, random, statistics, sys, time
-from importlib.metadata import version
-
-CFG = json.loads(sys.argv[1])
+import asyncio
 
 from autogen_agentchat.agents import AssistantAgent
 from autogen_agentchat.conditions import MaxMessageTermination
@@ -115,27 +104,11 @@ class Team:
         self.client.reset()
 """
 
+# the rest of spanlog's setup, after _autolog.spanlog_setup("autogen") (store, enable, disable, flush)
 SPANLOG_SETUP = r"""
-import spanlog
-
-spanlog.set_tracking_uri("sqlite:///" + os.path.join(CFG["workdir"], "spanlog.db"))
-
-
-def enable():
-    spanlog.autogen.autolog()
-
-
-def disable():
-    spanlog.autogen.autolog(disable=True)
-
-
 def switch(on):
     # a settings change only (the patches stay): cheap enough to alternate run by run
     spanlog.autogen.autolog(log_traces=on)
-
-
-def flush():
-    spanlog.flush_trace_async_logging()
 
 
 def check(expected_spans):
@@ -146,28 +119,8 @@ def check(expected_spans):
 VERSIONS = {"spanlog": version("spanlog"), "autogen-agentchat": version("autogen-agentchat")}
 """
 
+# the rest of MLflow's, after _autolog.mlflow_setup("autogen") (store, enable, disable, switch = None, flush)
 MLFLOW_SETUP = r"""
-import mlflow
-
-mlflow.set_tracking_uri("sqlite:///" + os.path.join(CFG["workdir"], "mlflow.db"))
-mlflow.set_experiment("bench")
-
-
-def enable():
-    mlflow.autogen.autolog()
-
-
-def disable():
-    mlflow.autogen.autolog(disable=True)
-
-
-switch = None  # turning MLflow's autolog on and off takes milliseconds: batches of runs instead
-
-
-def flush():
-    mlflow.flush_trace_async_logging()
-
-
 def check(expected_spans):
     flush()
     trace = mlflow.get_trace(mlflow.get_last_active_trace_id())
@@ -267,116 +220,28 @@ print("BENCH_RESULT " + json.dumps(asyncio.run(main())), flush=True)
 """
 
 
-@dataclass
-class Tracer:
-    """One tracer's column: its interpreter, setup snippet and environment."""
-
-    label: str
-    python: str
-    setup: str
-    env: dict[str, str]
-
-
-@dataclass
-class Outcome:
-    """What a tracer's subprocess reported, or why it failed."""
-
-    data: dict[str, Any] | None = None
-    error: str | None = None
-    stderr: list[str] = field(default_factory=list)
-    seconds: float = 0.0
-
-
 def mlflow_python() -> str:
     """bench/.venvs/mlflow-autogen: MLflow 3.x with the workspace's autogen versions (the same framework)."""
-    agentchat, ext = version("autogen-agentchat"), version("autogen-ext")
-    requirements = ["mlflow>=3,<4", f"autogen-agentchat=={agentchat}", f"autogen-ext=={ext}"]
-    probe = (
-        f"{MLFLOW_PROBE}; import sys; from importlib.metadata import version; "
-        f"sys.exit(version('autogen-agentchat') != {agentchat!r} or version('autogen-ext') != {ext!r})"
+    return autolog.peer_python(
+        MLFLOW_VENV, autolog.MLFLOW_REQUIREMENTS, MLFLOW_PROBE, ["autogen-agentchat", "autogen-ext"]
     )
-    return str(ensure_venv(MLFLOW_VENV, requirements, probe))
 
 
-def spanlog_env() -> dict[str, str]:
-    """This environment, with every spanlog plugin but the AutoGen integration skipped (a plugin installed in
-    the workspace, such as a span processor, would add its own cost to every span)."""
-    from importlib.metadata import entry_points
-
-    others = sorted({ep.name for ep in entry_points(group="spanlog")} - {"autogen"})
-    env = dict(os.environ)
-    if others:
-        env["SPANLOG_DISABLE_PLUGINS"] = ",".join(others)
-    return env
-
-
-def run(tracer: Tracer, settings: dict[str, object], workdir: Path) -> Outcome:
-    """Run A and B for one tracer in a fresh subprocess (cwd: a temp dir, so stores land there)."""
-    config = {**settings, "workdir": str(workdir)}
-    if tracer.label == "mlflow":  # its added time is in milliseconds: fewer repetitions resolve it
-        config["reps_a"] = config["reps_b"] = settings["mlflow_reps"]
-    started = time.perf_counter()
-    try:
-        proc = subprocess.run(
-            [tracer.python, "-c", PRELUDE + tracer.setup + WORKLOAD, json.dumps(config)],
-            cwd=workdir,
-            env=tracer.env,
-            capture_output=True,
-            text=True,
-            timeout=1800,
-        )
-    except subprocess.TimeoutExpired:
-        return Outcome(error="timed out after 1800 s", seconds=time.perf_counter() - started)
-    outcome = Outcome(seconds=time.perf_counter() - started, stderr=distinct_lines(proc.stderr))
-    for line in proc.stdout.splitlines():
-        if line.startswith(RESULT_PREFIX):
-            outcome.data = json.loads(line[len(RESULT_PREFIX) :])
-    if outcome.data is None:
-        tail = "\n".join(proc.stderr.strip().splitlines()[-8:])
-        outcome.error = f"exit code {proc.returncode}, no result\n{tail}"
-    return outcome
-
-
-def render(outcomes: dict[str, Outcome], settings: dict[str, object]) -> str:
+def render(outcomes: dict[str, autolog.Outcome], settings: dict[str, object]) -> str:
     """The markdown table, the notes and the machine line."""
-
-    def get(label: str, workload: str, key: str) -> float | None:
-        outcome = outcomes.get(label)
-        if outcome is None or outcome.data is None:
-            return None
-        value = outcome.data[workload].get(key)
-        return None if value is None else float(value)
-
     have_mlflow = "mlflow" in outcomes
-    header = ["workload", "no tracing (µs/turn)", "spanlog adds (µs/turn)", "A/A noise (µs/turn)"]
-    if have_mlflow:
-        header += ["MLflow adds (µs/turn)", "MLflow/spanlog"]
-    header.append("target")
+    columns = [*autolog.header(outcomes, "turn"), "target"]
     workloads = [
         ("A. `AssistantAgent.run`: one turn, a model call and a tool", "a"),
         ("B. `RoundRobinGroupChat.run`: two turns, per turn", "b"),
     ]
     rows = []
     for title, key in workloads:
-        added = get("spanlog", key, "added_us")
-        cells = [
-            title,
-            num(get("spanlog", key, "plain_us")),
-            num(added),
-            num(get("spanlog", key, "noise_us")),
-        ]
         if have_mlflow:
-            m_added = get("mlflow", key, "added_us")
-            vs = ratio(m_added, added)
-            cells += [num(m_added), times(vs)]
-            target = verdict(f"≤ 1/{MIN_MLFLOW_RATIO:.0f} of MLflow's", vs, lambda v: v >= MIN_MLFLOW_RATIO)
+            target = autolog.ratio_target(autolog.mlflow_ratio(outcomes, key), MIN_MLFLOW_RATIO)
         else:
             target = f"≤ 1/{MIN_MLFLOW_RATIO:.0f} of MLflow's (not measured)"
-        cells.append(target)
-        rows.append(cells)
-    rule = ["---", *["---:"] * (len(header) - 2), "---"]
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(rule) + "|"]
-    lines += ["| " + " | ".join(cells) + " |" for cells in rows]
+        rows.append([title, *autolog.cells(outcomes, key), target])
     notes = [
         "Time added per agent turn on the caller's thread, with autogen-ext's `ReplayChatCompletionClient` "
         "answering canned results (no network); each run is a trace of its own, and agents and client are "
@@ -387,10 +252,8 @@ def render(outcomes: dict[str, Outcome], settings: dict[str, object]) -> str:
         "export queue is flushed every 50 repetitions, outside the timing."
     ]
     if have_mlflow:
-        m = [get("mlflow", key, "plain_us") for key in ("a", "b")]
-        batches = [
-            "n/a" if v is None else f"{v:.0f}" for v in (get("mlflow", key, "runs") for key in ("a", "b"))
-        ]
+        m = [autolog.value(outcomes, "mlflow", key, "plain_us") for key in ("a", "b")]
+        batches = [count(autolog.value(outcomes, "mlflow", key, "runs")) for key in ("a", "b")]
         notes.append(
             f"MLflow (`mlflow.autogen.autolog()`), whose autolog takes milliseconds to switch: medians over "
             f"{settings['mlflow_reps']} repetitions of a batch with autolog off and one with it on, "
@@ -403,27 +266,11 @@ def render(outcomes: dict[str, Outcome], settings: dict[str, object]) -> str:
         "skipped (`SPANLOG_DISABLE_PLUGINS`). Objects created before the measurement are frozen "
         "(`gc.freeze()`) in both processes."
     )
-    return (
-        "\n".join([*lines, "", " ".join(notes), "", machine_line(o.data for o in outcomes.values())]) + "\n"
-    )
-
-
-def write_doc(table: str) -> None:
-    """Put the table between the bench_autogen markers of docs/performance.md."""
-    text = DOC.read_text(encoding="utf-8")
-    replaced = replace_marked(text, START, END, table)
-    if replaced is None:
-        replaced = text.rstrip("\n") + f"\n\n## AutoGen autolog\n\n{START}\n{table}{END}\n"
-    DOC.write_text(replaced, encoding="utf-8")
+    return autolog.compose(autolog.markdown_table(columns, rows), notes, outcomes)
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = bench_arguments(
-        __doc__,
-        argv,
-        no_mlflow="spanlog only (no peer venv needed)",
-        write="write the table into docs/performance.md",
-    )
+    args = autolog.autolog_arguments(__doc__, argv)
     started = time.perf_counter()
     settings: dict[str, object] = {
         "reps_a": 100 if args.quick else 800,  # spanlog: one run per arm
@@ -431,36 +278,11 @@ def main(argv: list[str] | None = None) -> int:
         "mlflow_reps": 3 if args.quick else 11,  # MLflow: batches of runs per arm
         "batch_s": 0.02 if args.quick else 0.1,
     }
-    tracers = [Tracer("spanlog", sys.executable, SPANLOG_SETUP, spanlog_env())]
+    tracers = [autolog.spanlog_tracer("autogen", SPANLOG_SETUP)]
     if not args.no_mlflow:
-        env = clean_env()
-        env["MLFLOW_DISABLE_TELEMETRY"] = "true"  # no usage reports sent from a benchmark
-        tracers.append(Tracer("mlflow", mlflow_python(), MLFLOW_SETUP, env))
-
-    outcomes: dict[str, Outcome] = {}
-    for tracer in tracers:
-        print(f"bench: {tracer.label} ...", file=sys.stderr, flush=True)
-        with tempfile.TemporaryDirectory(prefix="bench_autogen_") as tmp:
-            outcome = run(tracer, settings, Path(tmp))
-        outcomes[tracer.label] = outcome
-        status = f"failed: {outcome.error}" if outcome.error else "done"
-        print(f"bench: {tracer.label} {status} ({outcome.seconds:.0f} s)", file=sys.stderr, flush=True)
-
-    table = render(outcomes, settings)
-    print(table)
-    for label, outcome in outcomes.items():
-        if outcome.stderr:
-            shown = outcome.stderr[:12]
-            print(f"stderr of {label}:", *(f"  {line}" for line in shown), sep="\n", file=sys.stderr)
-    failed = [label for label, outcome in outcomes.items() if outcome.error]
-    if failed:
-        print(f"bench: failed: {', '.join(failed)}; docs not written", file=sys.stderr)
-        return 1
-    if args.write:
-        write_doc(table)
-        print(f"bench: wrote {DOC.relative_to(ROOT)}", file=sys.stderr)
-    print(f"bench: total {time.perf_counter() - started:.0f} s", file=sys.stderr)
-    return 0
+        tracers.append(autolog.mlflow_tracer(mlflow_python(), "autogen", MLFLOW_SETUP))
+    outcomes = autolog.run_all(tracers, PRELUDE, WORKLOAD, settings, NAME, harness="")
+    return autolog.finish(render(outcomes, settings), outcomes, args.write, NAME, "AutoGen autolog", started)
 
 
 if __name__ == "__main__":
