@@ -8,6 +8,7 @@ real model behind an OpenAI-compatible server on :data:`MODEL_PORT` and runs the
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from pathlib import Path
@@ -60,3 +61,21 @@ def use_cassette(integration: str, name: str, **options: Any) -> Any:
         decode_compressed_response=True,
     )
     return recorder.use_cassette(f"{_safe_name(name)}.yaml", **options)
+
+
+def without_legacy_function_call(body: bytes) -> bytes | None:
+    """A chat completion body without the deprecated ``function_call`` that llama-cpp-python's function-calling
+    chat format puts next to ``tool_calls`` (with a malformed name such as ``"add:"``); None if there is none.
+
+    The OpenAI API never sends both. Agent frameworks either reject any ``function_call`` (AutoGen) or run it
+    instead of the tool calls (AG2), so their tests drop it in an httpx response hook, on replay and on recording
+    alike; the cassettes keep the server's reply as it was.
+    """
+    data = json.loads(body)
+    changed = False
+    for choice in data.get("choices") or ():
+        message = choice.get("message") or {}
+        if message.get("tool_calls") and message.get("function_call") is not None:
+            del message["function_call"]
+            changed = True
+    return json.dumps(data).encode() if changed else None

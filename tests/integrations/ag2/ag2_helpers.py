@@ -9,6 +9,8 @@ from typing import Any
 import httpx
 from openai.types.chat import ChatCompletion
 
+from cassettes import without_legacy_function_call
+
 USAGE = {"prompt_tokens": 10, "completion_tokens": 4, "total_tokens": 14}
 
 
@@ -96,24 +98,12 @@ def explode(a: int, b: int) -> int:
 
 
 def drop_legacy_function_call(response: Any) -> None:
-    """httpx response hook: remove the deprecated ``function_call`` that llama-cpp-python's function-calling
-    chat format puts next to ``tool_calls`` (with a malformed name such as ``"add:"``).
-
-    The OpenAI API never sends both, and AG2 would run the ``function_call`` (a function that does not
-    exist) instead of the tool calls. The cassettes keep the server's reply as it was; this shim runs on
-    replay and on recording alike.
-    """
+    """httpx response hook: see ``cassettes.without_legacy_function_call``."""
     if response.headers.get("content-type", "").startswith("application/json"):
         response.read()
-        data = json.loads(response.content)
-        changed = False
-        for choice in data.get("choices") or ():
-            message = choice.get("message") or {}
-            if message.get("tool_calls") and message.get("function_call") is not None:
-                del message["function_call"]
-                changed = True
-        if changed:
-            response._content = json.dumps(data).encode()
+        body = without_legacy_function_call(response.content)
+        if body is not None:
+            response._content = body
 
 
 class SharedHttpClient(httpx.Client):

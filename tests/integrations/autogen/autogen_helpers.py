@@ -3,10 +3,11 @@ canned ``CreateResult``s, so the span tree of a run can be checked without a mod
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from autogen_core.models import CreateResult, ModelFamily, RequestUsage
+
+from cassettes import without_legacy_function_call
 
 MODEL_INFO = {
     "vision": False,
@@ -47,20 +48,9 @@ def text_result(text: str) -> Any:
 
 
 async def drop_legacy_function_call(response: Any) -> None:
-    """httpx response hook: remove the deprecated ``function_call`` that llama-cpp-python's function-calling
-    chat format puts next to ``tool_calls`` (with a malformed name such as ``"add:"``).
-
-    The OpenAI API never sends both, and AutoGen's OpenAI client rejects any ``function_call``. The
-    cassettes keep the server's reply as it was; this shim runs on replay and on recording alike.
-    """
+    """httpx response hook: see ``cassettes.without_legacy_function_call``."""
     if response.headers.get("content-type", "").startswith("application/json"):
         await response.aread()
-        data = json.loads(response.content)
-        changed = False
-        for choice in data.get("choices") or ():
-            message = choice.get("message") or {}
-            if message.get("tool_calls") and message.get("function_call") is not None:
-                del message["function_call"]
-                changed = True
-        if changed:
-            response._content = json.dumps(data).encode()
+        body = without_legacy_function_call(response.content)
+        if body is not None:
+            response._content = body
