@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from spanlog.entities.span_event import SpanEvent, exception_message
 from spanlog.entities.span_status import OK_STATUS, SpanStatus, SpanStatusCode
 from spanlog.tracing.serialization import dumps, loads
-from spanlog.tracing.state import STATE, warn_once
+from spanlog.tracing.state import STATE, report_internal_error, warn_once
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -230,17 +231,42 @@ class LiveSpan(Span):
     is the finished span of its trace, and further setters are ignored with a warning.
     """
 
-    __slots__ = ("_otel", "_otel_parent_ctx", "_otel_view", "_record")
+    __slots__ = ("_deferred", "_otel", "_otel_parent_ctx", "_otel_view", "_record", "_recording")
 
-    def __init__(self, *, otel_span: Any, record: Any, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+    def __init__(
+        self,
+        otel_span: Any,
+        record: Any,
+        name: str,
+        trace_id: int,
+        span_id: int,
+        parent_id: int | None,
+        start_time_ns: int,
+        attributes: dict[str, str],
+        span_type: str,
+        request_id: str,
+    ) -> None:
+        # positional and flat, not Span.__init__ with keywords: this runs once per traced call
+        self._name = name
+        self._trace_id = trace_id
+        self._span_id = span_id
+        self._parent_id = parent_id
+        self._start_ns = start_time_ns
+        self._end_ns: int | None = None
+        self._status = None
+        self._attrs = attributes
+        self._events = []
+        self._request_id = request_id
+        self._span_type = span_type
         self._otel = otel_span  # an SDK span when span processors want one, else None
         self._otel_view: Any = otel_span  # what OpenTelemetry sees as the current span (made on demand)
         self._record = record
         self._otel_parent_ctx: Any = None
+        self._deferred: list[tuple[Callable[..., None], tuple[Any, ...]]] | None = None  # run after the end
+        self._recording = False  # True while they run: the setters write although the span has ended
 
     def _ended(self, what: str) -> bool:
-        if self._end_ns is None:
+        if self._end_ns is None or self._recording:
             return False
         warn_once(
             f"late-{what}",
@@ -249,6 +275,26 @@ class LiveSpan(Span):
             what,
         )
         return True
+
+    def defer(self, recorder: Callable[..., None], *args: Any) -> None:
+        """Run ``recorder(span, *args)`` later, off the caller's thread when possible, to set what the span
+        records.
+
+        Integrations use this to keep the work of turning a response into attributes off the user's call:
+        the recorder runs once, before anything reads the finished trace (the store exporter's thread runs
+        it before writing; ``get_last_active_trace`` and in-memory reads run it first), and at once when
+        plugin hooks, a masking function or another exporter must see the span complete. It may use every
+        setter although the span has ended. It must read only values that do not change after the call
+        (copy the user's mutable arguments first). A recorder that fails is reported; the span keeps the rest.
+        """
+        if self._end_ns is not None and not self._recording:
+            warn_once("late-defer", "span %r has already ended: defer after the end is ignored", self._name)
+            return
+        if self._deferred is None:
+            self._deferred = [(recorder, args)]
+            self._record.deferred.append(self)
+        else:
+            self._deferred.append((recorder, args))
 
     def set_inputs(self, inputs: Any) -> None:
         """Record the span's inputs (any value; serialized to JSON now, so later mutation is not seen)."""
@@ -326,6 +372,34 @@ class LiveSpan(Span):
         self._record.end_span(self, end_time_ns)
 
 
+def _run_recorders(span: LiveSpan, recorders: list[tuple[Callable[..., None], tuple[Any, ...]]]) -> None:
+    """Run deferred recorders on ``span`` with its setters open; a failing one is reported, not raised."""
+    span._recording = True
+    events = len(span._events)
+    try:
+        for recorder, args in recorders:
+            try:
+                recorder(span, *args)
+            except Exception as exc:
+                report_internal_error(f"recording span {span._name!r}", exc)
+    finally:
+        span._recording = False
+        if len(span._events) > events and events:  # stamped in the past: keep the events in time order
+            span._events.sort(key=_event_time)
+
+
+def _event_time(event: SpanEvent) -> int:
+    return event.timestamp
+
+
+def run_deferred(span: LiveSpan) -> None:
+    """Run what ``span.defer`` postponed, once (the caller holds the lock that makes it once)."""
+    recorders = span._deferred
+    if recorders is not None:
+        span._deferred = None
+        _run_recorders(span, recorders)
+
+
 class NoOpSpan:
     """The span handed out when tracing is disabled or a trace is sampled out: every method does nothing."""
 
@@ -384,6 +458,9 @@ class NoOpSpan:
 
     def record_exception(self, exc: BaseException) -> None:
         """Ignored."""
+
+    def defer(self, recorder: Any) -> None:
+        """Ignored: nothing is recorded."""
 
     def end(self, *args: Any, **kwargs: Any) -> None:
         """Ignored."""

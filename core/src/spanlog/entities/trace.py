@@ -25,7 +25,7 @@ class TraceStatus(str, Enum):
 TOKEN_USAGE_METADATA = "spanlog.trace.tokenUsage"
 
 
-@dataclass
+@dataclass(slots=True)
 class TraceInfo:
     """What a trace is about: ids, when, how long, how it ended, and its tags and metadata."""
 
@@ -83,7 +83,7 @@ class TraceInfo:
         )
 
 
-@dataclass
+@dataclass(slots=True)
 class TraceData:
     """The spans of a trace, root first, then in start order."""
 
@@ -123,15 +123,25 @@ class TraceData:
         return cls(spans=[Span.from_dict(s) for s in data.get("spans") or []])
 
 
-@dataclass
+@dataclass(slots=True)
 class Trace:
     """A finished trace: ``info`` (summary, tags, metadata) and ``data`` (its spans)."""
 
     info: TraceInfo
     data: TraceData
+    _pending: list[Any] | None = field(default=None, repr=False, compare=False)
+    """Spans whose deferred recorders have not run yet (see ``LiveSpan.defer``); None once complete."""
+
+    def _whole(self) -> None:
+        """Run what the spans deferred, if a reader got here before the exporter did."""
+        if self._pending is not None:
+            from spanlog.tracing.trace_manager import complete_trace
+
+            complete_trace(self)
 
     def to_dict(self) -> dict[str, Any]:
         """``{"info": ..., "data": ...}``."""
+        self._whole()
         return {"info": self.info.to_dict(), "data": self.data.to_dict()}
 
     def to_json(self, pretty: bool = False) -> str:
@@ -150,6 +160,7 @@ class Trace:
 
     def get_span(self, name_or_id: str) -> Span | None:
         """The first span with this name or span id, or None."""
+        self._whole()
         for span in self.data.spans:
             if span.name == name_or_id or span.span_id == name_or_id:
                 return span
@@ -157,6 +168,7 @@ class Trace:
 
     def search_spans(self, name: str | None = None, span_type: str | None = None) -> list[Span]:
         """Spans matching a name and/or a span type, in trace order."""
+        self._whole()
         return [
             s
             for s in self.data.spans

@@ -14,6 +14,11 @@ class TraceExporter(ABC):
     (queue the work) and never raise; spanlog catches, logs once and counts anything that escapes.
     """
 
+    completes_traces = False
+    """True for an exporter that calls ``spanlog.tracing.complete_trace(trace)`` before it reads a trace's
+    spans (on its own thread, say): spanlog then leaves the recording that integrations deferred
+    (``LiveSpan.defer``) to it instead of doing it on the user's thread. Otherwise traces arrive complete."""
+
     @abstractmethod
     def export(self, trace: Trace) -> None:
         """Take one finished trace."""

@@ -14,7 +14,11 @@ if TYPE_CHECKING:
 
 
 class InMemoryTraceExporter(TraceExporter):
-    """Keeps up to ``max_traces`` traces (the oldest are evicted first), in the order they finished."""
+    """Keeps up to ``max_traces`` traces (the oldest are evicted first), in the order they finished.
+
+    Traces are completed (deferred recording run) when they are read, not when they are kept."""
+
+    completes_traces = True
 
     def __init__(self, max_traces: int | None = 1000) -> None:
         if max_traces is not None and max_traces < 1:
@@ -35,12 +39,18 @@ class InMemoryTraceExporter(TraceExporter):
     def get_trace(self, request_id: str) -> Trace | None:
         """The kept trace with this id, or None."""
         with self._lock:
-            return self._traces.get(request_id)
+            trace = self._traces.get(request_id)
+        if trace is not None:
+            trace._whole()
+        return trace
 
     def get_traces(self) -> list[Trace]:
         """All kept traces, oldest first."""
         with self._lock:
-            return list(self._traces.values())
+            traces = list(self._traces.values())
+        for trace in traces:
+            trace._whole()
+        return traces
 
     def clear(self) -> None:
         """Forget every kept trace."""

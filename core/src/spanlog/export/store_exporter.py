@@ -38,7 +38,10 @@ class StoreExporter(TraceExporter):
 
     ``asynchronous=False`` writes on the caller's thread (failures still go to the spool and are retried).
     ``spool_limit`` (``SPANLOG_SPOOL_MAX_TRACES``) bounds how many traces may wait while the store is down.
+    Recording that integrations deferred runs here too, on the writer's thread, before each trace is written.
     """
+
+    completes_traces = True
 
     def __init__(
         self,
@@ -139,6 +142,12 @@ class StoreExporter(TraceExporter):
                 backoff = min(backoff * 2, 5.0)
 
     def _write(self, batch: list[Trace]) -> bool:
+        for trace in batch:
+            if trace._pending is not None:
+                try:
+                    trace._whole()
+                except Exception:  # raised under testing mode only, already reported: write what there is
+                    pass
         try:
             self.store.log_traces(batch)
         except Exception as exc:

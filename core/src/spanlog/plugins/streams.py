@@ -22,24 +22,28 @@ from __future__ import annotations
 import asyncio
 import inspect
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import wrapt
 
 from spanlog.tracing.state import report_internal_error
 
+_time_ns = time.time_ns
+
 
 class StreamState:
     """What two proxies of one stream share (a stream manager and the stream it enters into)."""
 
-    __slots__ = ("finished", "items", "lock", "name", "on_finish", "on_item")
+    __slots__ = ("collect", "finished", "items", "lock", "name", "on_finish", "on_item")
 
     def __init__(
         self,
         on_item: Callable[[Any], Any] | None,
         on_finish: Callable[[str, BaseException | None], Any] | None,
         name: str,
+        collect: list[tuple[Any, int]] | None = None,
     ) -> None:
         self.on_item = on_item
         self.on_finish = on_finish
@@ -47,8 +51,18 @@ class StreamState:
         self.items = 0
         self.finished = False
         self.lock = threading.Lock()
+        self.collect = collect
+
+    @property
+    def count(self) -> int:
+        """Items seen so far."""
+        return self.items if self.collect is None else self.items + len(self.collect)
 
     def item(self, item: Any) -> None:
+        collect = self.collect
+        if collect is not None:
+            collect.append((item, _time_ns()))
+            return
         self.items += 1
         on_item = self.on_item
         if on_item is not None:
@@ -80,9 +94,10 @@ class _StreamProxyBase(wrapt.ObjectProxy):
         *,
         name: str = "stream",
         state: StreamState | None = None,
+        collect: list[tuple[Any, int]] | None = None,
     ) -> None:
         super().__init__(wrapped)
-        self._self_state = state if state is not None else StreamState(on_item, on_finish, name)
+        self._self_state = state if state is not None else StreamState(on_item, on_finish, name, collect)
         self._self_iter: Any = None
 
     @property
@@ -109,8 +124,35 @@ class _StreamProxyBase(wrapt.ObjectProxy):
 class StreamProxy(_StreamProxyBase):
     """A sync stream (iterator, iterable, and/or context manager) that reports its items and its end."""
 
-    def __iter__(self) -> StreamProxy:
-        return self
+    def __iter__(self) -> Iterator[Any]:
+        # a ``for`` loop gets a generator over the same items: resuming it costs a fraction of a __next__
+        # call per item. A subclass that changes __next__ is iterated through it.
+        if type(self).__next__ is not StreamProxy.__next__:
+            return self
+        return self._iterate()
+
+    def _iterate(self) -> Iterator[Any]:
+        it = self._self_iter
+        if it is None:
+            it = self._self_iter = iter(self.__wrapped__)
+        state = self._self_state
+        collect = state.collect
+        try:
+            if collect is not None:
+                append = collect.append
+                for item in it:
+                    append((item, _time_ns()))
+                    yield item
+            else:
+                for item in it:
+                    state.item(item)
+                    yield item
+        except GeneratorExit:  # the loop was left (break) and this generator dropped: not the stream's end
+            raise
+        except BaseException as exc:
+            state.finish("error", exc)
+            raise
+        state.finish("exhausted")
 
     def __next__(self) -> Any:
         it = self._self_iter
@@ -124,14 +166,7 @@ class StreamProxy(_StreamProxyBase):
         except BaseException as exc:
             self._self_state.finish("error", exc)
             raise
-        state = self._self_state  # StreamState.item, inlined: this runs once per streamed chunk
-        state.items += 1
-        on_item = state.on_item
-        if on_item is not None:
-            try:
-                on_item(item)
-            except Exception as exc:
-                report_internal_error(f"{state.name}: handling a stream item", exc)
+        self._self_state.item(item)
         return item
 
     def _step(self, method: str, *args: Any) -> Any:
@@ -289,16 +324,20 @@ def span_stream(
     on_item: Callable[[Any], Any] | None = None,
     outputs: Callable[[], Any] | None = None,
     name: str = "stream",
+    collect: list[tuple[Any, int]] | None = None,
 ) -> Any:
     """Wrap ``stream`` so that ``span`` ends with it, exactly once (see :func:`end_stream_span`).
 
     ``on_item`` sees each item (to aggregate chunks); ``outputs()`` builds the span's outputs at the end.
+    With ``collect`` (a list), items are appended to it instead, as ``(item, arrival time in ns)``, and
+    ``on_item`` is not called: the cheapest way to read a stream, for an integration that reassembles it
+    later, off the user's thread (``span.defer``).
     """
 
     def on_finish(reason: str, error: BaseException | None) -> None:
-        end_stream_span(span, reason, error, state.items, outputs)
+        end_stream_span(span, reason, error, state.count, outputs)
 
     proxy_class = AsyncStreamProxy if is_async_stream(stream) else StreamProxy
-    proxy = proxy_class(stream, on_item, on_finish, name=name)
+    proxy = proxy_class(stream, on_item, on_finish, name=name, collect=collect)
     state: StreamState = proxy._self_state
     return proxy

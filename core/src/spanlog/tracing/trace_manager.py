@@ -21,7 +21,7 @@ from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 from opentelemetry.trace.propagation import _SPAN_KEY
 
 from spanlog import export as _export
-from spanlog.entities.span import NO_OP_SPAN, LiveSpan, NoOpSpan, SpanAttributeKey
+from spanlog.entities.span import NO_OP_SPAN, LiveSpan, NoOpSpan, SpanAttributeKey, run_deferred
 from spanlog.entities.span_status import OK_STATUS, UNSET_STATUS, SpanStatusCode
 from spanlog.entities.trace import TOKEN_USAGE_METADATA, Trace, TraceData, TraceInfo, TraceStatus
 from spanlog.exceptions import SpanNotFoundError, TraceNotFoundError
@@ -46,6 +46,21 @@ SOURCE_RUN_METADATA = "spanlog.sourceRun"
 _active: dict[str, TraceRecord] = {}
 _last_trace: Trace | None = None
 _type_json: dict[str, str] = {}
+_complete_lock = threading.Lock()
+
+
+def _context_accessors() -> tuple[Any, Any, Any]:
+    """get / attach / detach of the OpenTelemetry context. With OpenTelemetry's default runtime context
+    (a ContextVar) these are the ContextVar's own methods, which is what ``otel_context`` calls through two
+    layers of Python; any other runtime context is used through ``otel_context``."""
+    runtime = getattr(otel_context, "_RUNTIME_CONTEXT", None)
+    var: Any = getattr(runtime, "_current_context", None)
+    if type(runtime).__name__ == "ContextVarsRuntimeContext" and hasattr(var, "reset"):
+        return var.get, var.set, var.reset
+    return otel_context.get_current, otel_context.attach, otel_context.detach
+
+
+_get_context, _attach, _reset = _context_accessors()
 
 
 def type_json(span_type: str) -> str:
@@ -61,6 +76,7 @@ class TraceRecord:
 
     __slots__ = (
         "by_id",
+        "deferred",
         "experiment_id",
         "finished",
         "lock",
@@ -72,9 +88,9 @@ class TraceRecord:
         "tags",
     )
 
-    def __init__(self, request_id: str | None, experiment_id: str) -> None:
-        self.request_id: str = request_id  # type: ignore[assignment]
-        self.rid_json = "" if request_id is None else '"' + request_id + '"'
+    def __init__(self, request_id: str, experiment_id: str) -> None:
+        self.request_id = request_id
+        self.rid_json = '"' + request_id + '"'
         self.experiment_id = experiment_id
         self.root: LiveSpan | None = None
         self.spans: list[LiveSpan] = []
@@ -83,19 +99,17 @@ class TraceRecord:
         self.metadata: dict[str, str] = {}
         self.lock = threading.Lock()
         self.finished = False
-
-    def set_request_id(self, request_id: str) -> None:
-        """Name the trace once its root span has drawn its trace id."""
-        self.request_id = request_id
-        self.rid_json = '"' + request_id + '"'
+        self.deferred: list[LiveSpan] = []  # spans with recorders to run (LiveSpan.defer)
 
     def end_span(self, span: LiveSpan, end_time_ns: int | None) -> None:
         """End ``span`` once; when it is the root, end the open children too and finish the trace."""
         if _hooks.span_end and span._end_ns is None:
-            # outside the lock: a hook may itself start or end spans of this trace
+            # outside the lock: a hook may itself start or end spans of this trace; it sees them complete
             if span is self.root:
                 for child in [s for s in self.spans if s._end_ns is None and s is not span]:
+                    _complete_span(child)
                     _hooks.run(_hooks.span_end, "spanlog_span_end", child)  # ends with its trace
+            _complete_span(span)
             _hooks.run(_hooks.span_end, "spanlog_span_end", span)
         with self.lock:
             if span._end_ns is not None:
@@ -110,7 +124,8 @@ class TraceRecord:
                 span._status = OK_STATUS
             if span is not self.root:
                 return
-            left_open = [s for s in self.spans if s._end_ns is None]
+            spans = self.spans
+            left_open = [s for s in spans if s._end_ns is None] if len(spans) > 1 else ()
             for child in left_open:
                 child._attrs[SpanAttributeKey.ENDED_WITH_TRACE] = "true"
                 if child._otel is not None:
@@ -141,14 +156,9 @@ def _new_span(
     if parent is None:
         if not _hooks.loaded:
             _hooks.load_plugins()
-        record = TraceRecord(None, experiment_id or _tracking.active_experiment_id())
-        run = _tracking._active_run.get()
-        if run is not None:
-            record.metadata[SOURCE_RUN_METADATA] = run.info.run_id
         parent_id = None
         parent_ctx = _EMPTY_CONTEXT
     else:
-        record = parent._record
         parent_id = parent._span_id
         parent_ctx = None
     if sdk_spans_wanted():
@@ -164,32 +174,31 @@ def _new_span(
         trace_id = parent._trace_id if parent is not None else _new_trace_id()
         span_id = _getrandbits(64) or 1
         start_ns = start_time_ns or _time_ns()
-    if record.request_id is None:
-        record.set_request_id(f"tr-{trace_id:032x}")
-    attrs = {SpanAttributeKey.REQUEST_ID: record.rid_json, SpanAttributeKey.SPAN_TYPE: type_json(span_type)}
+    if parent is None:
+        record = TraceRecord(f"tr-{trace_id:032x}", experiment_id or _tracking.active_experiment_id())
+        run = _tracking._active_run.get()
+        if run is not None:
+            record.metadata[SOURCE_RUN_METADATA] = run.info.run_id
+    else:
+        record = parent._record
+    span_type_json = _type_json.get(span_type) or type_json(span_type)
+    attrs = {SpanAttributeKey.REQUEST_ID: record.rid_json, SpanAttributeKey.SPAN_TYPE: span_type_json}
     if attributes:
         for key, value in attributes.items():
             attrs[str(key)] = dumps(value)
     span = LiveSpan(
-        otel_span=otel_span,
-        record=record,
-        name=name,
-        trace_id=trace_id,
-        span_id=span_id,
-        parent_id=parent_id,
-        start_time_ns=start_ns,
-        end_time_ns=None,
-        status=None,
-        attributes=attrs,
-        span_type=span_type,
-        request_id=record.request_id,
+        otel_span, record, name, trace_id, span_id, parent_id, start_ns, attrs, span_type, record.request_id
     )
-    with record.lock:
-        if parent is None:
-            record.root = span
-            _active[record.request_id] = record
+    if parent is None:
+        # no lock: nobody else can see the record before it is in _active
+        record.root = span
         record.spans.append(span)
         record.by_id[span_id] = span
+        _active[record.request_id] = record
+    else:
+        with record.lock:
+            record.spans.append(span)
+            record.by_id[span_id] = span
     if _hooks.span_start:
         _hooks.run(_hooks.span_start, "spanlog_span_start", span)
     return span
@@ -199,11 +208,29 @@ def _new_trace_id() -> int:
     return _getrandbits(128) or 1
 
 
+class _SpanView(NonRecordingSpan):
+    """What OpenTelemetry sees of a spanlog span that has no SDK span: its ids, made into a SpanContext
+    only when something asks for it (most calls put the span in the context and nothing ever looks)."""
+
+    def __init__(self, trace_id: int, span_id: int) -> None:
+        self._ids = (trace_id, span_id)
+        self._context: SpanContext | None = None  # type: ignore[assignment]
+
+    def get_span_context(self) -> SpanContext:
+        context = self._context
+        if context is None:
+            context = self._context = SpanContext(self._ids[0], self._ids[1], False, _SAMPLED)
+        return context
+
+    def __repr__(self) -> str:
+        return f"NonRecordingSpan({self.get_span_context()!r})"
+
+
 def otel_view(span: LiveSpan) -> Any:
     """The OpenTelemetry span that stands for ``span`` in the OpenTelemetry context."""
     view = span._otel_view
     if view is None:
-        view = span._otel_view = NonRecordingSpan(SpanContext(span._trace_id, span._span_id, False, _SAMPLED))
+        view = span._otel_view = _SpanView(span._trace_id, span._span_id)
     return view
 
 
@@ -212,14 +239,14 @@ def otel_view(span: LiveSpan) -> Any:
 
 def current_span() -> LiveSpan | NoOpSpan | None:
     """The span active in this context (a NoOpSpan inside a sampled-out trace), or None."""
-    return otel_context.get_current().get(SPANLOG_SPAN_KEY)  # type: ignore[return-value]
+    return _get_context().get(SPANLOG_SPAN_KEY)
 
 
 def open_span(name: str, span_type: str, attributes: Mapping[str, Any] | None) -> LiveSpan | NoOpSpan:
     """Start a span under the active one (a new trace when there is none); not yet made current."""
     if not STATE.enabled:
         return NO_OP_SPAN
-    parent: Any = otel_context.get_current().get(SPANLOG_SPAN_KEY)
+    parent: Any = _get_context().get(SPANLOG_SPAN_KEY)
     if parent is None:
         ratio = STATE.sampling_ratio
         if ratio < 1.0 and random.random() >= ratio:
@@ -239,23 +266,30 @@ def open_span(name: str, span_type: str, attributes: Mapping[str, Any] | None) -
 
 def activate(span: LiveSpan | NoOpSpan) -> object | None:
     """Make ``span`` the active span of this context; returns the token for :func:`deactivate`."""
-    current = otel_context.get_current()
+    current = _get_context()
     if span is NO_OP_SPAN:
         if current.get(SPANLOG_SPAN_KEY) is NO_OP_SPAN or not STATE.enabled:
             return None
         ctx = Context(current)
         _dict_set(ctx, SPANLOG_SPAN_KEY, span)
-        return otel_context.attach(ctx)
+        return _attach(ctx)
     ctx = Context(current)  # Context forbids item assignment; set the two keys on the fresh copy directly
-    _dict_set(ctx, _SPAN_KEY, otel_view(span))  # type: ignore[arg-type]
+    view = span._otel_view  # type: ignore[union-attr]
+    if view is None:
+        view = span._otel_view = _SpanView(span._trace_id, span._span_id)  # type: ignore[union-attr]
+    _dict_set(ctx, _SPAN_KEY, view)
     _dict_set(ctx, SPANLOG_SPAN_KEY, span)
-    return otel_context.attach(ctx)
+    return _attach(ctx)
 
 
 def deactivate(token: Any) -> None:
-    """Undo :func:`activate`."""
+    """Undo :func:`activate` (a token from another context, say an async generator resumed elsewhere, is
+    logged, as OpenTelemetry's own ``detach`` does, not raised)."""
     if token is not None:
-        otel_context.detach(token)
+        try:
+            _reset(token)
+        except Exception:
+            _logger.exception("Failed to detach context")
 
 
 def close_span(span: LiveSpan | NoOpSpan, exc: BaseException | None, outputs: Any, has_outputs: bool) -> None:
@@ -346,26 +380,36 @@ def _finish_trace(record: TraceRecord) -> None:
     try:
         root = record.root
         assert root is not None and root._end_ns is not None and root._status is not None
-        status = TraceStatus.ERROR if root._status.status_code is SpanStatusCode.ERROR else TraceStatus.OK
         tags = record.tags
         tags.setdefault(TRACE_NAME_TAG, root._name)
-        usage = _sum_token_usage(record.spans, record.by_id)
-        if usage is not None:
-            record.metadata[TOKEN_USAGE_METADATA] = dumps(usage)
+        start_ns = root._start_ns
         info = TraceInfo(
-            request_id=record.request_id,
-            experiment_id=record.experiment_id,
-            timestamp_ms=root._start_ns // 1_000_000,
-            execution_time_ms=(root._end_ns - root._start_ns) // 1_000_000,
-            status=status,
-            request_metadata=record.metadata,
-            tags=tags,
+            record.request_id,
+            record.experiment_id,
+            start_ns // 1_000_000,
+            (root._end_ns - start_ns) // 1_000_000,
+            TraceStatus.ERROR if root._status.status_code is SpanStatusCode.ERROR else TraceStatus.OK,
+            record.metadata,
+            tags,
         )
-        trace = Trace(info, TraceData(spans=record.spans))  # type: ignore[arg-type]
+        trace = Trace(info, TraceData(record.spans))  # type: ignore[arg-type]
         # break the span -> record -> span cycles so finished traces are freed by refcount, not the GC
         record.spans = []
         record.by_id = {}
         record.root = None
+        deferred = record.deferred
+        record.deferred = []
+        exporter = _export.get_exporter()
+        if (
+            deferred
+            and not (_hooks.trace_end or _hooks.exporters or STATE.masking_function is not None)
+            and getattr(exporter, "completes_traces", False)
+        ):
+            trace._pending = deferred  # completed by the exporter's thread, or by whoever reads it first
+        else:
+            for span in deferred:
+                run_deferred(span)
+            _summarize(trace)
         if _hooks.trace_end:
             _hooks.run(_hooks.trace_end, "spanlog_trace_end", trace)
         if STATE.masking_function is not None:
@@ -375,20 +419,57 @@ def _finish_trace(record: TraceRecord) -> None:
         report_internal_error("assembling a trace", exc)
         return
     try:
-        _export.get_exporter().export(trace)
+        exporter.export(trace)
     except Exception as exc:
         report_internal_error("exporting a trace", exc)
-    for plugin, exporter in _hooks.exporters:
+    for plugin, plugin_exporter in _hooks.exporters:
         try:
-            exporter.export(trace)
+            plugin_exporter.export(trace)
         except Exception as exc:
             report_internal_error(f"plugin {plugin!r} exporter", exc)
+
+
+def _complete_span(span: LiveSpan) -> None:
+    """Run a span's deferred recorders now (a span_end hook is about to look at it)."""
+    if span._deferred is not None:
+        with _complete_lock:
+            run_deferred(span)
+
+
+def complete_trace(trace: Trace) -> Trace:
+    """Make a finished trace whole: run the recorders its spans deferred (``LiveSpan.defer``), then set its
+    status and token usage from them. Once per trace, from whichever thread reads it first; the exporter
+    that declares ``completes_traces`` calls this before it reads the spans."""
+    if trace._pending is None:
+        return trace
+    with _complete_lock:
+        pending = trace._pending
+        if pending is None:
+            return trace
+        try:
+            for span in pending:
+                run_deferred(span)
+            _summarize(trace)
+        finally:
+            trace._pending = None  # last: a reader that sees None sees the spans complete
+    return trace
+
+
+def _summarize(trace: Trace) -> None:
+    """The trace's status (its root span's) and token usage, from its finished spans."""
+    spans: list[LiveSpan] = trace.data.spans  # type: ignore[assignment]
+    root = spans[0]
+    if root._status is not None and root._status.status_code is SpanStatusCode.ERROR:
+        trace.info.status = TraceStatus.ERROR
+    usage = _sum_token_usage(spans)
+    if usage is not None:
+        trace.info.request_metadata[TOKEN_USAGE_METADATA] = dumps(usage)
 
 
 _USAGE_FIELDS = frozenset({"input_tokens", "output_tokens", "total_tokens", "cached_input_tokens"})
 
 
-def _sum_token_usage(spans: list[LiveSpan], by_id: dict[int, LiveSpan]) -> dict[str, int] | None:
+def _sum_token_usage(spans: list[LiveSpan]) -> dict[str, int] | None:
     """Token usage of a trace: the sum over spans reporting usage that have no usage-reporting ancestor
     (a framework span that reports the usage of the provider call under it is not counted twice)."""
     key = SpanAttributeKey.TOKEN_USAGE
@@ -398,6 +479,7 @@ def _sum_token_usage(spans: list[LiveSpan], by_id: dict[int, LiveSpan]) -> dict[
     reporting = {s._span_id: s for s in spans if key in s._attrs}
     if not reporting:
         return None
+    by_id = {s._span_id: s for s in spans}
     total: dict[str, int] = {}
     for span in reporting.values():
         parent = by_id.get(span._parent_id) if span._parent_id is not None else None
@@ -451,7 +533,8 @@ def _mask(trace: Trace, mask: Any) -> None:
 
 def get_last_trace() -> Trace | None:
     """The trace that finished last in this process."""
-    return _last_trace
+    trace = _last_trace
+    return trace if trace is None or trace._pending is None else complete_trace(trace)
 
 
 def get_finished_trace(request_id: str) -> Trace | None:
@@ -464,7 +547,7 @@ def get_finished_trace(request_id: str) -> Trace | None:
     if found is None:
         last = _last_trace
         if last is not None and last.info.request_id == request_id:
-            return last
+            return complete_trace(last)
     return found
 
 

@@ -5,8 +5,10 @@ is active while the SDK runs (so spans of the HTTP layer nest under it), and end
 for a stream, when the stream ends: exhausted, failed, closed, left by ``with``, or dropped unfinished (see
 ``spanlog.plugins.span_stream``). The user always gets the SDK's own result, or the proxy of its stream.
 
-The hot path is kept short: the normalized attributes are set once, when the call ends, from the response
-dumped once (``model_dump``), and the provider of a client's base URL is computed once per URL.
+The user's thread does as little as it can: it starts and ends the span and copies the call's arguments
+(the dict and its lists). Turning the response into inputs, outputs and the normalized attributes (dumped
+once with ``model_dump``) is deferred (``span.defer``) to the store exporter's thread; a stream's items are
+only collected while the user reads them, and reassembled there too.
 """
 
 from __future__ import annotations
@@ -17,15 +19,15 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
-import spanlog
 from spanlog.entities import NoOpSpan, SpanType
 from spanlog.plugins import (
     AsyncStreamProxy,
     AutologContext,
     StreamProxy,
+    activate_span,
+    deactivate_span,
     span_stream,
     start_detached_span,
-    use_span,
 )
 from spanlog.plugins.llm import provider_from_base_url, set_llm_attributes
 from spanlog_openai import extract, streams
@@ -52,6 +54,8 @@ class Api:
     """Set a result's outputs and normalized attributes on the span."""
     stream: streams.AggregatorFactory | None
     """Builds the aggregator of a streamed result."""
+    conversation: str | None = None
+    """The argument holding the list of messages or inputs, copied when the call returns."""
 
 
 def _no_messages(kwargs: Mapping[str, Any]) -> None:
@@ -112,6 +116,7 @@ CHAT_CREATE = Api(
     extract.chat_tools,
     _record_chat,
     streams.ChatStream,
+    "messages",
 )
 CHAT_PARSE = Api(
     "chat.completions.parse",
@@ -120,11 +125,20 @@ CHAT_PARSE = Api(
     extract.chat_tools,
     _record_chat,
     streams.ChatStream,
+    "messages",
 )
 COMPLETIONS_CREATE = Api(
-    "completions.create", SpanType.LLM, _no_messages, None, _record_completion, streams.CompletionStream
+    "completions.create",
+    SpanType.LLM,
+    _no_messages,
+    None,
+    _record_completion,
+    streams.CompletionStream,
+    "prompt",
 )
-EMBEDDINGS_CREATE = Api("embeddings.create", SpanType.EMBEDDING, _no_messages, None, _record_embedding, None)
+EMBEDDINGS_CREATE = Api(
+    "embeddings.create", SpanType.EMBEDDING, _no_messages, None, _record_embedding, None, "input"
+)
 RESPONSES_CREATE = Api(
     "responses.create",
     SpanType.CHAT_MODEL,
@@ -132,6 +146,7 @@ RESPONSES_CREATE = Api(
     extract.responses_tools,
     _record_response,
     streams.ResponseStream,
+    "input",
 )
 RESPONSES_PARSE = Api(
     "responses.parse",
@@ -140,6 +155,7 @@ RESPONSES_PARSE = Api(
     extract.responses_tools,
     _record_response,
     streams.ResponseStream,
+    "input",
 )
 
 
@@ -193,123 +209,122 @@ def _streaming(api: Api, kwargs: Mapping[str, Any]) -> bool:
     return api.stream is not None and kwargs.get("stream") is True
 
 
+def _arguments(api: Api, kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """The call's arguments as they are when it returns, for a recorder that reads them later: the dict is
+    copied, and so is the list of messages or inputs (a chat loop appends to the list it passed)."""
+    arguments = dict(kwargs)
+    key = api.conversation
+    if key is not None:
+        value = arguments.get(key)
+        if type(value) is list:
+            arguments[key] = value[:]
+    return arguments
+
+
 def sync_wrapper(api: Api, ctx: AutologContext) -> Callable[..., Any]:
     """The wrapper of a sync SDK method: ``wrapper(call, instance, args, kwargs)``."""
+    name, span_type = api.name, api.span_type
 
     def wrapper(
         call: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
         if _inside.get():
             return call(*args, **kwargs)
-        if _streaming(api, kwargs):
-            return _sync_stream(api, ctx, call, instance, args, kwargs)
-        with spanlog.start_span(api.name, api.span_type) as span:
-            if isinstance(span, NoOpSpan):
-                return call(*args, **kwargs)
-            span.set_inputs(extract.request_inputs(kwargs))
-            request = _request(api, instance, kwargs)
-            token = _inside.set(True)
-            try:
-                result = call(*args, **kwargs)
-            except BaseException:
-                request.record(span)  # the span records the exception when the block ends
-                raise
-            finally:
-                _inside.reset(token)
-            _record_result(api, span, request, kwargs, result)
-        return result
+        span = start_detached_span(name, span_type)
+        if isinstance(span, NoOpSpan):
+            return call(*args, **kwargs)
+        token = activate_span(span)
+        inside = _inside.set(True)
+        try:
+            result = call(*args, **kwargs)
+        except BaseException as exc:
+            _failed(api, span, instance, kwargs, exc)
+            raise
+        finally:
+            _inside.reset(inside)
+            deactivate_span(token)
+        return _returned(api, ctx, span, instance, kwargs, result)
 
     return wrapper
 
 
 def async_wrapper(api: Api, ctx: AutologContext) -> Callable[..., Any]:
     """The wrapper of an async SDK method: ``await wrapper(call, instance, args, kwargs)``."""
+    name, span_type = api.name, api.span_type
 
     async def wrapper(
         call: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
         if _inside.get():
             return await call(*args, **kwargs)
-        if _streaming(api, kwargs):
-            return await _async_stream(api, ctx, call, instance, args, kwargs)
-        with spanlog.start_span(api.name, api.span_type) as span:
-            if isinstance(span, NoOpSpan):
-                return await call(*args, **kwargs)
-            span.set_inputs(extract.request_inputs(kwargs))
-            request = _request(api, instance, kwargs)
-            token = _inside.set(True)
-            try:
-                result = await call(*args, **kwargs)
-            except BaseException:
-                request.record(span)
-                raise
-            finally:
-                _inside.reset(token)
-            _record_result(api, span, request, kwargs, result)
-        return result
+        span = start_detached_span(name, span_type)
+        if isinstance(span, NoOpSpan):
+            return await call(*args, **kwargs)
+        token = activate_span(span)
+        inside = _inside.set(True)
+        try:
+            result = await call(*args, **kwargs)
+        except BaseException as exc:
+            _failed(api, span, instance, kwargs, exc)
+            raise
+        finally:
+            _inside.reset(inside)
+            deactivate_span(token)
+        return _returned(api, ctx, span, instance, kwargs, result)
 
     return wrapper
 
 
-def _sync_stream(
-    api: Api, ctx: AutologContext, call: Callable[..., Any], instance: Any, args: Any, kwargs: Any
-) -> Any:
-    span = start_detached_span(api.name, api.span_type)
-    if isinstance(span, NoOpSpan):
-        return call(*args, **kwargs)
-    span.set_inputs(extract.request_inputs(kwargs))
-    request = _request(api, instance, kwargs)
-    token = _inside.set(True)
+def _failed(api: Api, span: Any, instance: Any, kwargs: Mapping[str, Any], exc: BaseException) -> None:
+    """The call raised: inputs, what the request tells, the exception (ERROR); the span ends now."""
     try:
-        with use_span(span):
-            stream = call(*args, **kwargs)
-    except BaseException as exc:
-        _failed(span, request, exc)
-        raise
-    finally:
-        _inside.reset(token)
-    return _stream(api, ctx, span, request, kwargs, stream)
-
-
-async def _async_stream(
-    api: Api, ctx: AutologContext, call: Callable[..., Any], instance: Any, args: Any, kwargs: Any
-) -> Any:
-    span = start_detached_span(api.name, api.span_type)
-    if isinstance(span, NoOpSpan):
-        return await call(*args, **kwargs)
-    span.set_inputs(extract.request_inputs(kwargs))
-    request = _request(api, instance, kwargs)
-    token = _inside.set(True)
-    try:
-        with use_span(span):
-            stream = await call(*args, **kwargs)
-    except BaseException as exc:
-        _failed(span, request, exc)
-        raise
-    finally:
-        _inside.reset(token)
-    return _stream(api, ctx, span, request, kwargs, stream)
-
-
-def _failed(span: Any, request: Request, exc: BaseException) -> None:
-    try:
-        request.record(span)
-        span.record_exception(exc)
+        span.set_inputs(extract.request_inputs(kwargs))
+        _request(api, instance, kwargs).record(span)
+        if not isinstance(exc, GeneratorExit):
+            span.record_exception(exc)
     finally:
         span.end()
 
 
-def _stream(api: Api, ctx: AutologContext, span: Any, request: Request, kwargs: Any, stream: Any) -> Any:
-    """The user's stream behind a proxy that ends the span with it (a raw response ends it now)."""
-    if not isinstance(stream, SDK.streams):
-        try:
-            _record_result(api, span, request, kwargs, stream)
-        finally:
-            span.end()
-        return stream
+def _returned(api: Api, ctx: AutologContext, span: Any, instance: Any, kwargs: Any, result: Any) -> Any:
+    """The call returned ``result`` (given back to the user): a response ends the span now and is recorded
+    later (``span.defer``, off the user's thread); a stream gets the proxy that ends the span with it."""
+    if _streaming(api, kwargs) and isinstance(result, SDK.streams):
+        return _stream(api, ctx, span, instance, kwargs, result)
     try:
-        aggregator = api.stream(span, request, streams.chunk_event_limit(ctx.options))  # type: ignore[misc]
-        return span_stream(stream, span, on_item=aggregator.add, outputs=aggregator.finish, name=api.name)
+        if isinstance(result, SDK.models):
+            span.defer(_record_later, api, instance, _arguments(api, kwargs), result)
+        else:  # a raw response (.with_raw_response, ...): recorded now, its parse() caches on the user's object
+            span.set_inputs(extract.request_inputs(kwargs))
+            _record_result(api, span, _request(api, instance, kwargs), kwargs, result)
+    finally:
+        span.end()
+    return result
+
+
+def _record_later(span: Any, api: Api, instance: Any, arguments: dict[str, Any], result: Any) -> None:
+    """The deferred recording of a response: inputs, outputs and the normalized attributes."""
+    span.set_inputs(extract.request_inputs(arguments))
+    api.record(span, _request(api, instance, arguments), result)
+
+
+def _replay_later(
+    span: Any, api: Api, instance: Any, arguments: dict[str, Any], items: list[Any], chunk_events: int
+) -> None:
+    """The deferred recording of a stream: its collected items reassembled into the outputs."""
+    span.set_inputs(extract.request_inputs(arguments))
+    aggregator = api.stream(span, _request(api, instance, arguments), chunk_events)  # type: ignore[misc]
+    span.set_outputs(aggregator.replay(list(items)))
+
+
+def _stream(api: Api, ctx: AutologContext, span: Any, instance: Any, kwargs: Any, stream: Any) -> Any:
+    """The user's stream behind a proxy that collects its items and ends the span with it; the items are
+    reassembled into the outputs once the span has ended (``span.defer``)."""
+    try:
+        items: list[tuple[Any, int]] = []
+        chunk_events = streams.chunk_event_limit(ctx.options)
+        span.defer(_replay_later, api, instance, _arguments(api, kwargs), items, chunk_events)
+        return span_stream(stream, span, name=api.name, collect=items)
     except BaseException:
         span.end()  # never leave the span open: the user gets the bare stream (see safe_patch)
         raise

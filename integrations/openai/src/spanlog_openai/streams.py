@@ -1,9 +1,10 @@
 """Reassemble streamed OpenAI results from their chunks (chat, legacy completions) or events (responses).
 
-An aggregator sees every item the user's loop receives (``add``) and, when the stream ends for any reason,
-builds the span's outputs and sets its normalized attributes (``finish``): the full reply with its tool
-calls, as the non-streamed call would have returned it, even when the user stopped early (then it holds what
-had arrived). The first item carrying content adds the ``first_token`` event. Chunks themselves are not kept
+While the user reads the stream, its items are only collected with their arrival times (``span_stream``'s
+``collect``). Once the span has ended, off the user's thread (``span.defer``), an aggregator replays them and
+builds the span's outputs and normalized attributes: the full reply with its tool calls, as the non-streamed
+call would have returned it, even when the user stopped early (then it holds what had arrived). The first
+item carrying content adds the ``first_token`` event, stamped with the time it reached the user. Chunks themselves are not kept
 as events unless ``spanlog.openai.autolog(chunk_events=N)`` asks for the first N (at most
 :data:`MAX_CHUNK_EVENTS`).
 """
@@ -13,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from spanlog.entities import SpanStatus, SpanStatusCode
+from spanlog.entities import SpanEvent, SpanStatus, SpanStatusCode
 from spanlog.plugins.llm import FIRST_TOKEN_EVENT, set_llm_attributes
 from spanlog.tracing.serialization import dumps
 from spanlog_openai import extract
@@ -34,15 +35,10 @@ def chunk_event_limit(options: dict[str, Any]) -> int:
     return max(0, min(value, MAX_CHUNK_EVENTS))
 
 
-FOLD_EVERY = 64
-"""Items are kept and folded into the result in runs of this many (and at the end): the reassembly then runs
-as one short loop instead of a little work between every two items the user's code reads."""
-
-
 class _Aggregator:
-    """What every aggregator shares: the span, the request, chunk events, the first token, folding."""
+    """What every aggregator shares: the span, the request, chunk events and the first token."""
 
-    __slots__ = ("events_left", "first_token", "items", "pending", "request", "span")
+    __slots__ = ("events_left", "first_token", "items", "request", "span")
 
     def __init__(self, span: Any, request: Request, chunk_events: int) -> None:
         self.span = span
@@ -50,28 +46,29 @@ class _Aggregator:
         self.events_left = chunk_events
         self.first_token = False
         self.items = 0
-        self.pending: list[Any] = []
 
-    def add(self, item: Any) -> None:
-        """See one item: the first-token and chunk events now, its content at the next fold."""
+    def replay(self, items: list[tuple[Any, int]]) -> Any:
+        """Fold the collected ``(item, arrival ns)`` pairs in order and return the outputs (``finish``)."""
+        add = self.add
+        for item, arrived_ns in items:
+            add(item, arrived_ns)
+        return self.finish()
+
+    def add(self, item: Any, arrived_ns: int) -> None:
+        """Fold one item; the first-token and chunk events carry the time it reached the user."""
         index = self.items
         self.items = index + 1
         if self.events_left:
             self.events_left -= 1
-            self.span.add_event(CHUNK_EVENT, {"index": index, "chunk": dumps(extract.plain(item))})
+            event = SpanEvent(CHUNK_EVENT, arrived_ns, {"index": index, "chunk": dumps(extract.plain(item))})
+            self.span.add_event(event)
         if not self.first_token and self._has_content(item):
             self.first_token = True
-            self.span.add_event(FIRST_TOKEN_EVENT, {"index": index})
-        pending = self.pending
-        pending.append(item)
-        if len(pending) >= FOLD_EVERY:
-            self._fold()
+            self.span.add_event(SpanEvent(FIRST_TOKEN_EVENT, arrived_ns, {"index": index}))
+        self._fold_one(item)
 
-    def _fold(self) -> None:
-        pending, self.pending = self.pending, []
-        fold = self._fold_one
-        for item in pending:
-            fold(item)
+    def finish(self) -> Any:
+        raise NotImplementedError
 
     def _has_content(self, item: Any) -> bool:
         raise NotImplementedError
@@ -196,7 +193,6 @@ class ChatStream(_Aggregator):
 
     def finish(self) -> dict[str, Any]:
         """The reassembled completion (the span's outputs); sets the normalized attributes."""
-        self._fold()
         choices = []
         for index in sorted(self.choices):
             state = self.choices[index]
@@ -261,7 +257,6 @@ class CompletionStream(_Aggregator):
 
     def finish(self) -> dict[str, Any]:
         """The reassembled completion (the span's outputs); sets the normalized attributes."""
-        self._fold()
         choices = [
             {
                 "index": index,
@@ -325,7 +320,6 @@ class ResponseStream(_Aggregator):
 
     def finish(self) -> Any:
         """The final response as plain data (or what had arrived); sets the normalized attributes."""
-        self._fold()
         if self.final is not None:
             output = record_response(self.span, self.request, self.final)
         else:
