@@ -282,9 +282,10 @@ class LiveSpan(Span):
 
         Integrations use this to keep the work of turning a response into attributes off the user's call:
         the recorder runs once, before anything reads the finished trace (the store exporter's thread runs
-        it before writing; ``get_last_active_trace`` and in-memory reads run it first), and at once when
-        plugin hooks, a masking function or another exporter must see the span complete. It may use every
-        setter although the span has ended. It must read only values that do not change after the call
+        it before writing; ``get_last_active_trace`` and in-memory reads run it first), and on the user's
+        thread when plugin hooks, a masking function or another exporter must see the span complete (with a
+        ``spanlog_span_end`` hook, just before the span ends: do not rely on ``end_time_ns``). It may use
+        every setter although the span has ended. It must read only values that do not change after the call
         (copy the user's mutable arguments first). A recorder that fails is reported; the span keeps the rest.
         """
         if self._end_ns is not None and not self._recording:
@@ -384,7 +385,7 @@ def _run_recorders(span: LiveSpan, recorders: list[tuple[Callable[..., None], tu
                 report_internal_error(f"recording span {span._name!r}", exc)
     finally:
         span._recording = False
-        if len(span._events) > events and events:  # stamped in the past: keep the events in time order
+        if len(span._events) > events:  # recorders stamp events in the past: keep the events in time order
             span._events.sort(key=_event_time)
 
 
@@ -459,7 +460,7 @@ class NoOpSpan:
     def record_exception(self, exc: BaseException) -> None:
         """Ignored."""
 
-    def defer(self, recorder: Any) -> None:
+    def defer(self, recorder: Any, *args: Any) -> None:
         """Ignored: nothing is recorded."""
 
     def end(self, *args: Any, **kwargs: Any) -> None:

@@ -143,6 +143,10 @@ class StreamProxy(_StreamProxyBase):
                 for item in it:
                     append((item, _time_ns()))
                     yield item
+            elif state.on_item is None:
+                for item in it:
+                    state.items += 1
+                    yield item
             else:
                 for item in it:
                     state.item(item)

@@ -46,7 +46,9 @@ SOURCE_RUN_METADATA = "spanlog.sourceRun"
 _active: dict[str, TraceRecord] = {}
 _last_trace: Trace | None = None
 _type_json: dict[str, str] = {}
-_complete_lock = threading.Lock()
+# one lock for completing traces (running deferred recorders): the exporter's thread does nearly all of it, so
+# it is seldom contended; re-entrant, so a recorder that reads a trace does not wait on itself
+_complete_lock = threading.RLock()
 
 
 def _context_accessors() -> tuple[Any, Any, Any]:

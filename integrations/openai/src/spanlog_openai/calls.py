@@ -30,6 +30,7 @@ from spanlog.plugins import (
     start_detached_span,
 )
 from spanlog.plugins.llm import provider_from_base_url, set_llm_attributes
+from spanlog.plugins.streams import StreamState
 from spanlog_openai import extract, streams
 from spanlog_openai.extract import Request
 
@@ -309,22 +310,38 @@ def _record_later(span: Any, api: Api, instance: Any, arguments: dict[str, Any],
 
 
 def _replay_later(
-    span: Any, api: Api, instance: Any, arguments: dict[str, Any], items: list[Any], chunk_events: int
+    span: Any,
+    api: Api,
+    instance: Any,
+    arguments: dict[str, Any],
+    source: streams.ByteTap | list[tuple[Any, int]],
+    state: StreamState,
+    chunk_events: int,
 ) -> None:
-    """The deferred recording of a stream: its collected items reassembled into the outputs."""
+    """The deferred recording of a stream: the items the user received, reassembled into the outputs."""
     span.set_inputs(extract.request_inputs(arguments))
     aggregator = api.stream(span, _request(api, instance, arguments), chunk_events)  # type: ignore[misc]
-    span.set_outputs(aggregator.replay(list(items)))
+    if isinstance(source, streams.ByteTap):
+        items: Any = streams.sse_items(source, state.count)
+    else:
+        items = [(extract.plain(item), arrived_ns) for item, arrived_ns in list(source)]
+    span.set_outputs(aggregator.replay(items))
 
 
 def _stream(api: Api, ctx: AutologContext, span: Any, instance: Any, kwargs: Any, stream: Any) -> Any:
-    """The user's stream behind a proxy that collects its items and ends the span with it; the items are
-    reassembled into the outputs once the span has ended (``span.defer``)."""
+    """The user's stream behind a proxy that ends the span with it; what the stream carried (its raw bytes,
+    or else its items) is kept and reassembled into the outputs once the span has ended (``span.defer``)."""
     try:
-        items: list[tuple[Any, int]] = []
+        source: Any = streams.tap(stream)
+        collect = None if source is not None else []
+        proxy = span_stream(stream, span, name=api.name, collect=collect)
+        if source is None:
+            source = collect
         chunk_events = streams.chunk_event_limit(ctx.options)
-        span.defer(_replay_later, api, instance, _arguments(api, kwargs), items, chunk_events)
-        return span_stream(stream, span, name=api.name, collect=items)
+        # the proxy's state, not the proxy: a recorder holding the proxy would keep it from being collected
+        state = proxy._self_state
+        span.defer(_replay_later, api, instance, _arguments(api, kwargs), source, state, chunk_events)
+        return proxy
     except BaseException:
         span.end()  # never leave the span open: the user gets the bare stream (see safe_patch)
         raise

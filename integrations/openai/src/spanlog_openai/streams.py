@@ -1,18 +1,24 @@
 """Reassemble streamed OpenAI results from their chunks (chat, legacy completions) or events (responses).
 
-While the user reads the stream, its items are only collected with their arrival times (``span_stream``'s
-``collect``). Once the span has ended, off the user's thread (``span.defer``), an aggregator replays them and
-builds the span's outputs and normalized attributes: the full reply with its tool calls, as the non-streamed
-call would have returned it, even when the user stopped early (then it holds what had arrived). The first
-item carrying content adds the ``first_token`` event, stamped with the time it reached the user. Chunks themselves are not kept
+While the user reads the stream, nothing is done per item: a :class:`ByteTap` standing in for the stream's
+SSE decoder keeps the raw bytes the SDK reads, with their arrival times (bytes cost the garbage collector
+nothing; holding the SDK's chunk objects until the span is recorded would). Once the span has ended, off the
+user's thread (``span.defer``), the server-sent events are parsed again from those bytes and an aggregator
+folds the items the user received into the span's outputs and normalized attributes: the full reply with its
+tool calls, as the non-streamed call would have returned it, even when the user stopped early (then it holds
+what they had read). The first item carrying content adds the ``first_token`` event, stamped with the time
+its bytes arrived. A stream without an SSE decoder is read through the proxy's ``collect`` list instead. Chunks themselves are not kept
 as events unless ``spanlog.openai.autolog(chunk_events=N)`` asks for the first N (at most
 :data:`MAX_CHUNK_EVENTS`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing import Any
+
+import orjson
 
 from spanlog.entities import SpanEvent, SpanStatus, SpanStatusCode
 from spanlog.plugins.llm import FIRST_TOKEN_EVENT, set_llm_attributes
@@ -47,8 +53,8 @@ class _Aggregator:
         self.first_token = False
         self.items = 0
 
-    def replay(self, items: list[tuple[Any, int]]) -> Any:
-        """Fold the collected ``(item, arrival ns)`` pairs in order and return the outputs (``finish``)."""
+    def replay(self, items: Iterable[tuple[dict[str, Any], int]]) -> Any:
+        """Fold ``(item as plain data, arrival ns)`` pairs in order and return the outputs (``finish``)."""
         add = self.add
         for item, arrived_ns in items:
             add(item, arrived_ns)
@@ -60,7 +66,7 @@ class _Aggregator:
         self.items = index + 1
         if self.events_left:
             self.events_left -= 1
-            event = SpanEvent(CHUNK_EVENT, arrived_ns, {"index": index, "chunk": dumps(extract.plain(item))})
+            event = SpanEvent(CHUNK_EVENT, arrived_ns, {"index": index, "chunk": dumps(item)})
             self.span.add_event(event)
         if not self.first_token and self._has_content(item):
             self.first_token = True
@@ -128,68 +134,69 @@ class ChatStream(_Aggregator):
         self.usage: Any = None
         self.choices: dict[int, _ChatChoice] = {}
 
-    def _has_content(self, chunk: Any) -> bool:
-        for choice in getattr(chunk, "choices", None) or ():
-            delta = choice.delta
-            if delta is not None and (
-                delta.content
-                or delta.tool_calls
-                or getattr(delta, "refusal", None)
-                or getattr(delta, "function_call", None)
+    def _has_content(self, chunk: dict[str, Any]) -> bool:
+        for choice in chunk.get("choices") or ():
+            delta = choice.get("delta")
+            if delta and (
+                delta.get("content")
+                or delta.get("tool_calls")
+                or delta.get("refusal")
+                or delta.get("function_call")
             ):
                 return True
         return False
 
-    def _fold_one(self, chunk: Any) -> None:
+    def _fold_one(self, chunk: dict[str, Any]) -> None:
         if self.id is None:
-            self.id = getattr(chunk, "id", None)
-            self.model = getattr(chunk, "model", None)
-            self.created = getattr(chunk, "created", None)
-            self.fingerprint = getattr(chunk, "system_fingerprint", None)
-        usage = getattr(chunk, "usage", None)
+            self.id = chunk.get("id")
+            self.model = chunk.get("model")
+            self.created = chunk.get("created")
+            self.fingerprint = chunk.get("system_fingerprint")
+        usage = chunk.get("usage")
         if usage is not None:
             self.usage = usage
-        for choice in getattr(chunk, "choices", None) or ():
-            state = self.choices.get(choice.index)
+        for choice in chunk.get("choices") or ():
+            index = choice.get("index") or 0
+            state = self.choices.get(index)
             if state is None:
-                state = self.choices[choice.index] = _ChatChoice()
-            delta = choice.delta
-            if delta is not None:
+                state = self.choices[index] = _ChatChoice()
+            delta = choice.get("delta")
+            if delta:
                 self._delta(state, delta)
-            if choice.finish_reason:
-                state.finish_reason = choice.finish_reason
+            if choice.get("finish_reason"):
+                state.finish_reason = choice["finish_reason"]
 
     @staticmethod
-    def _delta(state: _ChatChoice, delta: Any) -> None:
-        if delta.role:
-            state.role = delta.role
-        if delta.content is not None:  # an empty piece still makes the content "" rather than null
-            state.content.append(delta.content)
-        refusal = getattr(delta, "refusal", None)
-        if refusal:
-            state.refusal.append(refusal)
-        for call in delta.tool_calls or ():
-            entry = state.tool_calls.get(call.index)
+    def _delta(state: _ChatChoice, delta: dict[str, Any]) -> None:
+        if delta.get("role"):
+            state.role = delta["role"]
+        if delta.get("content") is not None:  # an empty piece still makes the content "" rather than null
+            state.content.append(delta["content"])
+        if delta.get("refusal"):
+            state.refusal.append(delta["refusal"])
+        for call in delta.get("tool_calls") or ():
+            index = call.get("index") or 0
+            entry = state.tool_calls.get(index)
             if entry is None:
-                entry = state.tool_calls[call.index] = {
+                entry = state.tool_calls[index] = {
                     "id": None,
                     "type": "function",
                     "function": {"name": "", "arguments": ""},
                 }
-            if call.id and not entry["id"]:
-                entry["id"] = call.id
-            if call.type:
-                entry["type"] = call.type
-            function = call.function
-            if function is not None:
-                _merge_name(entry["function"], function.name)
-                _append(entry["function"], "arguments", function.arguments)
-        function_call = getattr(delta, "function_call", None)
-        if function_call is not None:
+            if call.get("id") and not entry["id"]:
+                entry["id"] = call["id"]
+            if call.get("type"):
+                entry["type"] = call["type"]
+            function = call.get("function")
+            if function:
+                _merge_name(entry["function"], function.get("name"))
+                _append(entry["function"], "arguments", function.get("arguments"))
+        function_call = delta.get("function_call")
+        if function_call:
             if state.function_call is None:
                 state.function_call = {"name": "", "arguments": ""}
-            _merge_name(state.function_call, function_call.name)
-            _append(state.function_call, "arguments", function_call.arguments)
+            _merge_name(state.function_call, function_call.get("name"))
+            _append(state.function_call, "arguments", function_call.get("arguments"))
 
     def finish(self) -> dict[str, Any]:
         """The reassembled completion (the span's outputs); sets the normalized attributes."""
@@ -237,23 +244,24 @@ class CompletionStream(_Aggregator):
         self.texts: dict[int, list[str]] = {}
         self.finish_reasons: dict[int, str] = {}
 
-    def _has_content(self, chunk: Any) -> bool:
-        return any(choice.text for choice in getattr(chunk, "choices", None) or ())
+    def _has_content(self, chunk: dict[str, Any]) -> bool:
+        return any(choice.get("text") for choice in chunk.get("choices") or ())
 
-    def _fold_one(self, chunk: Any) -> None:
+    def _fold_one(self, chunk: dict[str, Any]) -> None:
         if self.id is None:
-            self.id = getattr(chunk, "id", None)
-            self.model = getattr(chunk, "model", None)
-            self.created = getattr(chunk, "created", None)
-        usage = getattr(chunk, "usage", None)
+            self.id = chunk.get("id")
+            self.model = chunk.get("model")
+            self.created = chunk.get("created")
+        usage = chunk.get("usage")
         if usage is not None:
             self.usage = usage
-        for choice in getattr(chunk, "choices", None) or ():
-            pieces = self.texts.setdefault(choice.index, [])
-            if choice.text:
-                pieces.append(choice.text)
-            if choice.finish_reason:
-                self.finish_reasons[choice.index] = choice.finish_reason
+        for choice in chunk.get("choices") or ():
+            index = choice.get("index") or 0
+            pieces = self.texts.setdefault(index, [])
+            if choice.get("text"):
+                pieces.append(choice["text"])
+            if choice.get("finish_reason"):
+                self.finish_reasons[index] = choice["finish_reason"]
 
     def finish(self) -> dict[str, Any]:
         """The reassembled completion (the span's outputs); sets the normalized attributes."""
@@ -301,21 +309,21 @@ class ResponseStream(_Aggregator):
         self.text: list[str] = []
         self.error: str | None = None
 
-    def _has_content(self, event: Any) -> bool:
-        kind = getattr(event, "type", None)
+    def _has_content(self, event: dict[str, Any]) -> bool:
+        kind = event.get("type")
         return isinstance(kind, str) and kind.endswith(".delta")
 
-    def _fold_one(self, event: Any) -> None:
-        kind = getattr(event, "type", None)
+    def _fold_one(self, event: dict[str, Any]) -> None:
+        kind = event.get("type")
         if kind == "response.output_text.delta":
-            self.text.append(getattr(event, "delta", "") or "")
+            self.text.append(event.get("delta") or "")
         elif kind in _FINAL_EVENTS:
-            self.final = getattr(event, "response", None)
+            self.final = event.get("response")
         elif kind in _SNAPSHOT_EVENTS:
-            self.snapshot = getattr(event, "response", None)
+            self.snapshot = event.get("response")
         elif kind == "error":
-            code = getattr(event, "code", None)
-            message = getattr(event, "message", None) or "error event"
+            code = event.get("code")
+            message = event.get("message") or "error event"
             self.error = f"{code}: {message}" if code else str(message)
 
     def finish(self) -> Any:
@@ -323,19 +331,19 @@ class ResponseStream(_Aggregator):
         if self.final is not None:
             output = record_response(self.span, self.request, self.final)
         else:
-            snapshot = self.snapshot
+            snapshot = self.snapshot or {}
             text = "".join(self.text)
             output = {
-                "id": getattr(snapshot, "id", None),
+                "id": snapshot.get("id"),
                 "object": "response",
-                "model": getattr(snapshot, "model", None),
-                "status": getattr(snapshot, "status", None) or "in_progress",
+                "model": snapshot.get("model"),
+                "status": snapshot.get("status") or "in_progress",
                 "output_text": text,
             }
             reply = {"role": "assistant", "content": text} if text else None
             set_llm_attributes(
                 self.span,
-                model=getattr(snapshot, "model", None) or self.request.model,
+                model=snapshot.get("model") or self.request.model,
                 provider=self.request.provider,
                 messages=self.request.conversation(reply),
                 tools=self.request.tools,
@@ -375,3 +383,114 @@ def mark_failed(span: Any, message: str) -> None:
 
 
 AggregatorFactory = Callable[[Any, Request, int], Any]
+
+
+_time_ns = time.time_ns
+
+
+class ByteTap:
+    """Stands in for a ``Stream``'s SSE decoder and keeps the raw bytes the decoder reads, with the time each
+    piece arrived: the stream's items are rebuilt from them later (:func:`sse_items`), off the user's thread,
+    at the cost of one step per network read instead of work on every item. Everything else is the
+    decoder's."""
+
+    __slots__ = ("chunks", "decoder", "times")
+
+    def __init__(self, decoder: Any) -> None:
+        self.decoder = decoder
+        self.chunks: list[bytes] = []
+        self.times: list[int] = []
+
+    def iter_bytes(self, iterator: Iterator[bytes]) -> Any:
+        return self.decoder.iter_bytes(self._keep(iterator))
+
+    def aiter_bytes(self, iterator: AsyncIterator[bytes]) -> Any:
+        return self.decoder.aiter_bytes(self._akeep(iterator))
+
+    def _keep(self, iterator: Iterator[bytes]) -> Iterator[bytes]:
+        chunks, times = self.chunks, self.times
+        for chunk in iterator:
+            chunks.append(chunk)
+            times.append(_time_ns())
+            yield chunk
+
+    async def _akeep(self, iterator: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+        chunks, times = self.chunks, self.times
+        async for chunk in iterator:
+            chunks.append(chunk)
+            times.append(_time_ns())
+            yield chunk
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.decoder, name)
+
+
+def tap(stream: Any) -> ByteTap | None:
+    """Put a :class:`ByteTap` in front of an SDK stream's SSE decoder (before anything has been read);
+    None when the stream has no decoder of its own to stand in for."""
+    decoder = vars(stream).get("_decoder") if hasattr(stream, "__dict__") else None
+    if decoder is None or not hasattr(decoder, "iter_bytes"):
+        return None
+    byte_tap = ByteTap(decoder)
+    stream._decoder = byte_tap
+    return byte_tap
+
+
+def sse_items(byte_tap: ByteTap, limit: int) -> Iterator[tuple[dict[str, Any], int]]:
+    """The first ``limit`` items the SDK made of the tapped bytes, as plain data with their arrival times:
+    the JSON of each server-sent event before ``[DONE]``, read as the SDK reads it (an event carrying an
+    ``error`` ends the stream there: the SDK raised it to the user)."""
+    if limit <= 0:
+        return
+    count = 0
+    for data, event, arrived_ns in _sse_events(byte_tap.chunks, byte_tap.times):
+        if data.startswith("[DONE]"):
+            return
+        if event and event.startswith("thread."):  # Assistants events: no API this integration traces
+            continue
+        try:
+            item = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            continue
+        if not isinstance(item, dict) or item.get("error"):
+            return
+        yield item, arrived_ns
+        count += 1
+        if count >= limit:
+            return
+
+
+def _sse_events(chunks: list[bytes], times: list[int]) -> Iterator[tuple[str, str | None, int]]:
+    """``(data, event name, arrival ns)`` of each server-sent event in the byte chunks (``field: value``
+    lines, an event ended by a blank line, ``:`` comments); an event is stamped with the arrival of the
+    chunk that completed it."""
+    pending = b""
+    data: list[str] = []
+    event: str | None = None
+    arrived_ns = 0
+    # strict=False: read while the user is still reading, the times may lag the chunks by one
+    for chunk, arrived_ns in zip(chunks, times, strict=False):
+        lines = (pending + chunk).split(b"\n")
+        pending = lines.pop()
+        for raw in lines:
+            line = raw[:-1] if raw.endswith(b"\r") else raw
+            if not line:
+                if data:
+                    yield "\n".join(data), event, arrived_ns
+                data, event = [], None
+                continue
+            if line.startswith(b":"):
+                continue
+            field, _, value = line.partition(b":")
+            if value.startswith(b" "):
+                value = value[1:]
+            if field == b"data":
+                data.append(value.decode("utf-8", "replace"))
+            elif field == b"event":
+                event = value.decode("utf-8", "replace")
+    last = pending[:-1] if pending.endswith(b"\r") else pending
+    if last.startswith(b"data:"):
+        value = last[5:]
+        data.append((value[1:] if value.startswith(b" ") else value).decode("utf-8", "replace"))
+    if data:
+        yield "\n".join(data), event, arrived_ns
