@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -339,6 +340,54 @@ def run_all(
         status = f"failed: {outcome.error}" if outcome.error else "done"
         print(f"bench: {tracer.label} {status} ({outcome.seconds:.0f} s)", file=sys.stderr, flush=True)
     return outcomes
+
+
+def run_repeated(
+    tracer: Tracer,
+    runs: int,
+    prelude: str,
+    workload: str,
+    settings: dict[str, object],
+    name: str,
+) -> Outcome:
+    """``tracer``'s workloads in ``runs`` fresh subprocesses, one after the other, merged: each figure is the
+    median over the runs, and ``runs_added_us`` keeps every run's added time (a small shared machine moves a
+    single run's figures by tens of per cent; the spread says how far)."""
+    outcomes = [run_all([tracer], prelude, workload, settings, name)[tracer.label] for _ in range(runs)]
+    good = [outcome for outcome in outcomes if outcome.data is not None]
+    if not good:
+        return outcomes[0]
+    first = good[0].data
+    assert first is not None
+    merged: dict[str, Any] = dict(first)
+    for key, measured in first.items():
+        if not isinstance(measured, dict) or "added_us" not in measured:
+            continue  # "versions" and the like: as the first run reported them
+        per_run = [outcome.data[key] for outcome in good]  # type: ignore[index]
+        combined = dict(measured)
+        for field_name, field_value in measured.items():
+            if isinstance(field_value, (int, float)):
+                combined[field_name] = statistics.median(float(r[field_name]) for r in per_run)
+        combined["runs_added_us"] = [float(r["added_us"]) for r in per_run]
+        merged[key] = combined
+    return Outcome(
+        data=merged,
+        stderr=[line for outcome in outcomes for line in outcome.stderr],
+        seconds=sum(outcome.seconds for outcome in outcomes),
+    )
+
+
+def runs_note(outcomes: dict[str, Outcome], label: str, workloads: dict[str, str]) -> str:
+    """ "spanlog adds, run by run: A 41, 57, 60; B ..." for a tracer measured by :func:`run_repeated`."""
+    parts = []
+    for key, title in workloads.items():
+        outcome = outcomes.get(label)
+        data = outcome.data if outcome is not None else None
+        measured = data.get(key) if data else None
+        runs = measured.get("runs_added_us") if isinstance(measured, dict) else None
+        if runs and len(runs) > 1:
+            parts.append(f"{title} " + ", ".join(num(v) for v in runs))
+    return (f"{label} adds, run by run (µs): " + "; ".join(parts) + ".") if parts else ""
 
 
 # --- the table --------------------------------------------------------------------------------------------

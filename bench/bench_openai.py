@@ -38,6 +38,7 @@ NAME = "bench_openai"  # its doc markers: <!-- bench_openai:start --> ... <!-- b
 MLFLOW_PROBE = "import mlflow, mlflow.config; mlflow.config.enable_async_logging"
 
 MAX_ADDED_US = 50.0  # spanlog's target: at most this much added per call
+SPANLOG_RUNS = 5  # spanlog's figures: medians over this many fresh processes (a full run)
 MIN_MLFLOW_RATIO = 10.0  # ... and at most 1/10 of what MLflow adds
 
 # --- each tracer's subprocess runs _autolog.HEAD + PRELUDE + its setup + _autolog.HARNESS + WORKLOAD ------------
@@ -172,14 +173,15 @@ def render(outcomes: dict[str, autolog.Outcome], settings: dict[str, object]) ->
     notes = [
         "Time added on the caller's thread per call, with the SDK sending through an in-process "
         "`MockTransport` that returns a canned completion (no network timed); each call is a trace of its own. "
-        "spanlog: medians over "
+        f"spanlog: in each of {settings['spanlog_runs']} fresh processes, medians over "
         f"{settings['reps_a']:,} (A) / {settings['reps_b']:,} (B) repetitions of three single calls in "
         "random order: autolog off, on, and off again (`spanlog.openai.autolog(log_traces=...)` switches "
         'between calls, so neighbouring calls share the machine\'s state). "adds" is the median of on minus '
         'off, "A/A noise" the median of off-again minus off. spanlog\'s exporter thread writes the traces to '
         "the store while the calls go on: what that takes from the caller (its share of the GIL) falls on all "
         'three arms alike, so "adds" is the work done on the caller\'s thread (the queue is flushed every 50 '
-        "repetitions, outside the timing)."
+        "repetitions, outside the timing); the table shows the median over the processes. "
+        + autolog.runs_note(outcomes, "spanlog", {"a": "A", "b": "B"})
     ]
     if have_mlflow:
         m = [autolog.value(outcomes, "mlflow", key, "plain_us") for key in ("a", "b")]
@@ -212,10 +214,16 @@ def main(argv: list[str] | None = None) -> int:
         "cpu_calls": 10 if args.quick else 50,  # CPU incl. export: calls per batch ...
         "cpu_reps": 3 if args.quick else 15,  # ... and batches per arm
     }
-    tracers = [autolog.spanlog_tracer("openai", SPANLOG_SETUP)]
+    spanlog_runs = 2 if args.quick else SPANLOG_RUNS
+    settings["spanlog_runs"] = spanlog_runs
+    outcomes = {
+        "spanlog": autolog.run_repeated(
+            autolog.spanlog_tracer("openai", SPANLOG_SETUP), spanlog_runs, PRELUDE, WORKLOAD, settings, NAME
+        )
+    }
     if not args.no_mlflow:
-        tracers.append(autolog.mlflow_tracer(mlflow_python(), "openai", MLFLOW_SETUP))
-    outcomes = autolog.run_all(tracers, PRELUDE, WORKLOAD, settings, NAME)
+        mlflow = autolog.mlflow_tracer(mlflow_python(), "openai", MLFLOW_SETUP)
+        outcomes.update(autolog.run_all([mlflow], PRELUDE, WORKLOAD, settings, NAME))
     return autolog.finish(render(outcomes, settings), outcomes, args.write, NAME, "OpenAI autolog", started)
 
 

@@ -12,6 +12,7 @@ from spanlog.tracing.context import ContextThreadPoolExecutor, wrap_context
 from spanlog.tracing.state import STATE, reset_stats, stats
 
 if TYPE_CHECKING:
+    from spanlog.entities import Trace
     from spanlog.export import TraceExporter
 
 
@@ -61,6 +62,14 @@ def hide_outputs(hide: bool = True) -> None:
     STATE.hide_outputs = bool(hide)
 
 
+def complete_trace(trace: Trace) -> Trace:
+    """Run the recording that integrations deferred for this finished trace (``LiveSpan.defer``), once, and
+    return it: an exporter declaring ``completes_traces = True`` calls this before reading the spans."""
+    from spanlog.tracing.trace_manager import complete_trace as _complete
+
+    return _complete(trace)
+
+
 def set_exporter(exporter: TraceExporter | None) -> TraceExporter | None:
     """Send finished traces to ``exporter`` (see :mod:`spanlog.export`); returns the previous one."""
     from spanlog.export import set_exporter as _set
@@ -70,6 +79,7 @@ def set_exporter(exporter: TraceExporter | None) -> TraceExporter | None:
 
 __all__ = [
     "ContextThreadPoolExecutor",
+    "complete_trace",
     "disable",
     "enable",
     "hide_inputs",
