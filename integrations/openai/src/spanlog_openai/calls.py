@@ -206,10 +206,6 @@ def _record_result(api: Api, span: Any, request: Request, kwargs: Mapping[str, A
     request.record(span)
 
 
-def _streaming(api: Api, kwargs: Mapping[str, Any]) -> bool:
-    return api.stream is not None and kwargs.get("stream") is True
-
-
 def _arguments(api: Api, kwargs: Mapping[str, Any]) -> dict[str, Any]:
     """The call's arguments as they are when it returns, for a recorder that reads them later: the dict is
     copied, and so is the list of messages or inputs (a chat loop appends to the list it passed)."""
@@ -290,7 +286,7 @@ def _failed(api: Api, span: Any, instance: Any, kwargs: Mapping[str, Any], exc: 
 def _returned(api: Api, ctx: AutologContext, span: Any, instance: Any, kwargs: Any, result: Any) -> Any:
     """The call returned ``result`` (given back to the user): a response ends the span now and is recorded
     later (``span.defer``, off the user's thread); a stream gets the proxy that ends the span with it."""
-    if _streaming(api, kwargs) and isinstance(result, SDK.streams):
+    if isinstance(result, SDK.streams) and kwargs.get("stream") is True and api.stream is not None:
         return _stream(api, ctx, span, instance, kwargs, result)
     try:
         if isinstance(result, SDK.models):
