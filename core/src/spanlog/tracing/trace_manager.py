@@ -177,7 +177,8 @@ def _new_span(
         span_id = _getrandbits(64) or 1
         start_ns = start_time_ns or _time_ns()
     if parent is None:
-        record = TraceRecord(f"tr-{trace_id:032x}", experiment_id or _tracking.active_experiment_id())
+        experiment_id = experiment_id or _tracking._active_experiment_id or _tracking.active_experiment_id()
+        record = TraceRecord(f"tr-{trace_id:032x}", experiment_id)
         run = _tracking._active_run.get()
         if run is not None:
             record.metadata[SOURCE_RUN_METADATA] = run.info.run_id
