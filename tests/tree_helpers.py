@@ -53,3 +53,18 @@ def the_span(name: str | None = None) -> Any:
 def event_names(span: Any) -> list[str]:
     """The names of a span's events, in order."""
     return [event.name for event in span.events]
+
+
+def watch_finishes(proxy: Any) -> list[tuple[str, str | None]]:
+    """A list that receives ``(reason, exception type name)`` each time a stream proxy's finish callback
+    runs (the span's end then goes on as before)."""
+    finishes: list[tuple[str, str | None]] = []
+    state = proxy._self_state
+    on_finish = state.on_finish
+
+    def counting(reason: str, error: BaseException | None) -> None:
+        finishes.append((reason, type(error).__name__ if error else None))
+        on_finish(reason, error)
+
+    state.on_finish = counting
+    return finishes

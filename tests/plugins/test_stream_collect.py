@@ -16,31 +16,18 @@ from spanlog.entities.span_status import SpanStatusCode
 from spanlog.plugins import StreamProxy, span_stream, start_detached_span
 from spanlog.plugins.llm import set_llm_attributes
 
+from tree_helpers import the_span, watch_finishes
+
 
 def collecting_stream(stream: Any, *, collect: bool = True) -> tuple[Any, list[Any], list[Any], list[tuple]]:
     """Wrap ``stream`` with a fresh span; returns the proxy, the collected items, the on_item calls and the
     finishes."""
     items: list[Any] = []
     on_item_calls: list[Any] = []
-    finishes: list[tuple] = []
     span = start_detached_span("stream", span_type="LLM")
     proxy = span_stream(stream, span, on_item=on_item_calls.append, collect=items if collect else None)
-    state = proxy._self_state
-    on_finish = state.on_finish
-
-    def counting(reason: str, error: BaseException | None) -> None:
-        finishes.append((reason, type(error).__name__ if error else None))
-        on_finish(reason, error)
-
-    state.on_finish = counting
+    finishes = watch_finishes(proxy)
     return proxy, items, on_item_calls, finishes
-
-
-def the_span() -> Any:
-    trace = spanlog.get_last_active_trace()
-    assert trace is not None
-    (span,) = trace.data.spans
-    return span
 
 
 def test_collect_appends_items_with_arrival_times_instead_of_calling_on_item(lib: types.ModuleType) -> None:

@@ -12,31 +12,16 @@ import pytest
 import spanlog
 from spanlog.plugins import AsyncStreamProxy, StreamProxy, span_stream, start_detached_span, use_span
 
-from tree_helpers import tree
+from tree_helpers import the_span, tree, watch_finishes
 
 
 def stream_span(lib: types.ModuleType, stream: Any) -> tuple[Any, list[str], list[tuple]]:
     """Wrap ``stream`` the way an integration does; returns the proxy, the seen items and the finishes."""
     seen: list[str] = []
-    finishes: list[tuple] = []
     span = start_detached_span("stream", span_type="LLM", inputs={"prompt": "a b c"})
     proxy = span_stream(stream, span, on_item=seen.append, outputs=lambda: " ".join(map(str, seen)))
-    state = proxy._self_state
-    on_finish = state.on_finish
-
-    def counting(reason: str, error: BaseException | None) -> None:
-        finishes.append((reason, type(error).__name__ if error else None))
-        on_finish(reason, error)
-
-    state.on_finish = counting
+    finishes = watch_finishes(proxy)
     return proxy, seen, finishes
-
-
-def the_span() -> Any:
-    trace = spanlog.get_last_active_trace()
-    assert trace is not None
-    (span,) = trace.data.spans
-    return span
 
 
 def test_exhaustion(lib: types.ModuleType) -> None:
