@@ -278,7 +278,7 @@ def activate(span: LiveSpan | NoOpSpan) -> object | None:
         return _attach(ctx)
     ctx = Context(current)  # Context forbids item assignment; set the two keys on the fresh copy directly
     view = span._otel_view  # type: ignore[union-attr]
-    if view is None:
+    if view is None:  # otel_view(span), inlined: this runs once per traced call
         view = span._otel_view = _SpanView(span._trace_id, span._span_id)  # type: ignore[union-attr]
     _dict_set(ctx, _SPAN_KEY, view)
     _dict_set(ctx, SPANLOG_SPAN_KEY, span)
