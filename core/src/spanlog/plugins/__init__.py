@@ -139,18 +139,9 @@ def use_span(span: LiveSpan | NoOpSpan, end: bool = False) -> Iterator[LiveSpan 
         _tm.deactivate(token)
 
 
-def activate_span(span: LiveSpan | NoOpSpan) -> object | None:
-    """Make ``span`` the active span of the current context until :func:`deactivate_span` gets the token.
-
-    For frameworks whose runs start and end in separate callbacks, where ``use_span`` (a block) cannot be
-    used; activating in a context the framework throws away afterwards needs no deactivation.
-    """
-    return _tm.activate(span)
-
-
-def deactivate_span(token: object | None) -> None:
-    """Undo :func:`activate_span` (tokens must be given back in reverse order, in the same context)."""
-    _tm.deactivate(token)
+# the tracing layer's own functions, not wrappers around them: integrations call these around every call
+activate_span = _tm.activate
+deactivate_span = _tm.deactivate
 
 
 def current_span() -> LiveSpan | NoOpSpan | None:

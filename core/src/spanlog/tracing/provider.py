@@ -33,14 +33,6 @@ def get_tracer_provider() -> Any:
     return _provider
 
 
-def sdk_spans_wanted() -> bool:
-    """Whether span processors are registered on spanlog's provider, so spans must be SDK spans."""
-    provider = _provider
-    if provider is None:
-        return False
-    return bool(provider._active_span_processor._span_processors)
-
-
 def _init() -> None:
     global _provider, _tracer
     with _lock:

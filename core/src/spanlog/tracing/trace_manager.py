@@ -26,7 +26,8 @@ from spanlog.entities.span_status import OK_STATUS, UNSET_STATUS, SpanStatusCode
 from spanlog.entities.trace import TOKEN_USAGE_METADATA, Trace, TraceData, TraceInfo, TraceStatus
 from spanlog.exceptions import SpanNotFoundError, TraceNotFoundError
 from spanlog.tracing import hooks as _hooks
-from spanlog.tracing.provider import get_tracer, sdk_spans_wanted
+from spanlog.tracing import provider as _provider_module
+from spanlog.tracing.provider import get_tracer
 from spanlog.tracing.serialization import dumps, loads
 from spanlog.tracing.state import STATE, report_internal_error, warn_once
 from spanlog.tracking import fluent as _tracking
@@ -163,7 +164,9 @@ def _new_span(
     else:
         parent_id = parent._span_id
         parent_ctx = None
-    if sdk_spans_wanted():
+    # an SDK span only while span processors are registered on spanlog's provider (they are what it feeds)
+    provider = _provider_module._provider
+    if provider is not None and provider._active_span_processor._span_processors:
         if parent_ctx is None:
             parent_ctx = parent._otel_parent_ctx  # type: ignore[union-attr]
             if parent_ctx is None:
@@ -268,7 +271,12 @@ def open_span(name: str, span_type: str, attributes: Mapping[str, Any] | None) -
 
 
 def activate(span: LiveSpan | NoOpSpan) -> object | None:
-    """Make ``span`` the active span of this context; returns the token for :func:`deactivate`."""
+    """Make ``span`` the active span of this context until :func:`deactivate` gets the returned token.
+
+    (``spanlog.plugins.activate_span``.) For frameworks whose runs start and end in separate callbacks,
+    where ``use_span`` (a block) cannot be used; activating in a context the framework throws away
+    afterwards needs no deactivation.
+    """
     current = _get_context()
     if span is NO_OP_SPAN:
         if current.get(SPANLOG_SPAN_KEY) is NO_OP_SPAN or not STATE.enabled:
@@ -286,8 +294,9 @@ def activate(span: LiveSpan | NoOpSpan) -> object | None:
 
 
 def deactivate(token: Any) -> None:
-    """Undo :func:`activate` (a token from another context, say an async generator resumed elsewhere, is
-    logged, as OpenTelemetry's own ``detach`` does, not raised)."""
+    """Undo :func:`activate` (``spanlog.plugins.deactivate_span``; tokens go back in reverse order, in the
+    same context: one from another context, say an async generator resumed elsewhere, is logged, as
+    OpenTelemetry's own ``detach`` does, not raised)."""
     if token is not None:
         try:
             _reset(token)
@@ -402,7 +411,7 @@ def _finish_trace(record: TraceRecord) -> None:
         record.root = None
         deferred = record.deferred
         record.deferred = []
-        exporter = _export.get_exporter()
+        exporter = _export._exporter or _export.get_exporter()
         if (
             deferred
             and not (_hooks.trace_end or _hooks.exporters or STATE.masking_function is not None)
