@@ -14,10 +14,8 @@ rest of the setup snippets, the table's titles, targets and notes) stays in each
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,12 +25,20 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from _report import bench_arguments, distinct_lines, machine_line, num, ratio, replace_marked, times, verdict
+from _report import (
+    bench_arguments,
+    machine_line,
+    num,
+    ratio,
+    replace_marked,
+    run_snippet,
+    times,
+    verdict,
+)
 from _venvs import clean_env, ensure_venv
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "performance.md"
-RESULT_PREFIX = "BENCH_RESULT "
 MLFLOW_REQUIREMENTS = ["mlflow>=3,<4"]
 
 # --- a tracer's subprocess runs HEAD + the script's PRELUDE + the setup + HARNESS + the script's WORKLOAD ---
@@ -300,26 +306,10 @@ def run(
         for key in ("reps_a", "reps_b"):
             if key in settings:
                 config[key] = settings["mlflow_reps"]
-    started = time.perf_counter()
-    try:
-        proc = subprocess.run(
-            [tracer.python, "-c", HEAD + prelude + tracer.setup + harness + workload, json.dumps(config)],
-            cwd=workdir,
-            env=tracer.env,
-            capture_output=True,
-            text=True,
-            timeout=1800,
-        )
-    except subprocess.TimeoutExpired:
-        return Outcome(error="timed out after 1800 s", seconds=time.perf_counter() - started)
-    outcome = Outcome(seconds=time.perf_counter() - started, stderr=distinct_lines(proc.stderr))
-    for line in proc.stdout.splitlines():
-        if line.startswith(RESULT_PREFIX):
-            outcome.data = json.loads(line[len(RESULT_PREFIX) :])
-    if outcome.data is None:
-        tail = "\n".join(proc.stderr.strip().splitlines()[-8:])
-        outcome.error = f"exit code {proc.returncode}, no result\n{tail}"
-    return outcome
+    data, error, stderr, seconds = run_snippet(
+        tracer.python, HEAD + prelude + tracer.setup + harness + workload, config, workdir, tracer.env
+    )
+    return Outcome(data=data, error=error, stderr=stderr, seconds=seconds)
 
 
 def run_all(

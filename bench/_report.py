@@ -4,11 +4,59 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import os
 import platform
+import subprocess
+import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
+
+RESULT_PREFIX = "BENCH_RESULT "
+"""A benchmark subprocess prints its result as this prefix followed by one line of JSON."""
+
+
+def parse_result(stdout: str) -> dict[str, Any] | None:
+    """The JSON result a benchmark subprocess printed on ``stdout`` (its last one), or None."""
+    data = None
+    for line in stdout.splitlines():
+        if line.startswith(RESULT_PREFIX):
+            data = json.loads(line[len(RESULT_PREFIX) :])
+    return data
+
+
+def no_result(returncode: int, stderr_lines: list[str]) -> str:
+    """The error of a subprocess that printed no result: its exit code and the last lines it wrote."""
+    return f"exit code {returncode}, no result\n" + "\n".join(stderr_lines[-8:])
+
+
+def run_snippet(
+    python: str,
+    code: str,
+    config: Mapping[str, Any],
+    workdir: Path,
+    env: Mapping[str, str],
+    timeout_s: int = 1800,
+) -> tuple[dict[str, Any] | None, str | None, list[str], float]:
+    """Run ``python -c code config-as-JSON`` in ``workdir``: its result (see :func:`parse_result`), the
+    error when there is none, its stderr lines (each once) and the seconds it took."""
+    started = time.perf_counter()
+    try:
+        proc = subprocess.run(
+            [python, "-c", code, json.dumps(config)],
+            cwd=workdir,
+            env=dict(env),
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+        )
+    except subprocess.TimeoutExpired:
+        return None, f"timed out after {timeout_s} s", [], time.perf_counter() - started
+    seconds = time.perf_counter() - started
+    data = parse_result(proc.stdout)
+    error = None if data is not None else no_result(proc.returncode, proc.stderr.strip().splitlines())
+    return data, error, distinct_lines(proc.stderr), seconds
 
 
 def distinct_lines(text: str) -> list[str]:

@@ -20,7 +20,6 @@ The markdown table goes to stdout and, by default, into docs/performance.md betw
 
 from __future__ import annotations
 
-import json
 import os
 import statistics
 import subprocess
@@ -31,13 +30,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _report import bench_arguments, distinct_lines, machine_line, num, ratio, replace_marked, times, verdict
+from _report import (
+    bench_arguments,
+    machine_line,
+    num,
+    ratio,
+    replace_marked,
+    run_snippet,
+    times,
+    verdict,
+)
 from _venvs import clean_env, ensure_venv
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "performance.md"
 START, END = "<!-- bench_core:start -->", "<!-- bench_core:end -->"
-RESULT_PREFIX = "BENCH_RESULT "
 MLFLOW_REQUIREMENTS = ["mlflow>=3,<4"]
 MLFLOW_PROBE = "import mlflow, mlflow.config; mlflow.config.enable_async_logging"
 
@@ -269,28 +276,10 @@ def run_workloads(tracer: Tracer, settings: dict[str, object], workdir: Path) ->
     """Run A and B for one tracer in a fresh subprocess (cwd: a temp dir, so stores land there)."""
     config = {**settings, **tracer.extra, "max_calls": tracer.max_calls, "workdir": str(workdir)}
     config["max_trees"] = min(int(settings["max_trees"]), tracer.max_trees)
-    code = PRELUDE + tracer.setup + WORKLOADS
-    started = time.perf_counter()
-    try:
-        proc = subprocess.run(
-            [tracer.python, "-c", code, json.dumps(config)],
-            cwd=workdir,
-            env=tracer.env,
-            capture_output=True,
-            text=True,
-            timeout=1800,
-        )
-    except subprocess.TimeoutExpired:
-        return Outcome(error="timed out after 1800 s", seconds=time.perf_counter() - started)
-    outcome = Outcome(seconds=time.perf_counter() - started)
-    outcome.stderr = distinct_lines(proc.stderr)
-    for line in proc.stdout.splitlines():
-        if line.startswith(RESULT_PREFIX):
-            outcome.data = json.loads(line[len(RESULT_PREFIX) :])
-    if outcome.data is None:
-        tail = "\n".join(proc.stderr.strip().splitlines()[-5:])
-        outcome.error = f"exit code {proc.returncode}, no result\n{tail}"
-    return outcome
+    data, error, stderr, seconds = run_snippet(
+        tracer.python, PRELUDE + tracer.setup + WORKLOADS, config, workdir, tracer.env
+    )
+    return Outcome(data=data, error=error, stderr=stderr, seconds=seconds)
 
 
 def import_ms(python: str, module: str, env: dict[str, str], runs: int) -> float:

@@ -38,13 +38,24 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _report import bench_arguments, distinct_lines, machine_line, num, ratio, replace_marked, times, verdict
+from _report import (
+    RESULT_PREFIX,
+    bench_arguments,
+    distinct_lines,
+    machine_line,
+    no_result,
+    num,
+    parse_result,
+    ratio,
+    replace_marked,
+    times,
+    verdict,
+)
 from _venvs import clean_env, ensure_venv
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "performance.md"
 START, END = "<!-- bench_store:start -->", "<!-- bench_store:end -->"
-RESULT_PREFIX = "BENCH_RESULT "
 MLFLOW_REQUIREMENTS = ["mlflow>=3,<4"]
 MLFLOW_PROBE = "import mlflow, mlflow.config; mlflow.config.enable_async_logging"
 FILTER = "attributes.status = 'OK' AND tags.env = '{}'"
@@ -508,12 +519,9 @@ def run_tool(tool: Tool, workdir: Path) -> Outcome:
     if proc.returncode == -9 and time.perf_counter() - started >= TIMEOUT_S:
         return Outcome(error=f"timed out after {TIMEOUT_S} s", seconds=time.perf_counter() - started)
     outcome = Outcome(seconds=time.perf_counter() - started, stderr=distinct_lines("".join(stderr)))
-    for line in stdout.splitlines():
-        if line.startswith(RESULT_PREFIX):
-            outcome.data = json.loads(line[len(RESULT_PREFIX) :])
+    outcome.data = parse_result(stdout)
     if outcome.data is None:
-        tail = "".join(stderr[-8:]).rstrip()
-        outcome.error = f"exit code {proc.returncode}, no result\n{tail}"
+        outcome.error = no_result(proc.returncode, "".join(stderr).strip().splitlines())
     return outcome
 
 
