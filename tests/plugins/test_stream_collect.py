@@ -173,3 +173,44 @@ def test_a_deferred_recorder_reassembles_the_collected_stream(lib: types.ModuleT
     assert [e.name for e in stored.events] == ["first_token", "stream_closed_early"]
     assert stored.events[0].timestamp == items[0][1]
     assert stored.events[1].attributes == {"reason": "closed", "items": 3}
+
+
+def test_a_loop_with_nothing_per_item_still_counts_what_it_handed_on(lib: types.ModuleType) -> None:
+    """Neither on_item nor collect: the loop hands items on untouched, and the span's early-close event
+    still says how many the user got, over two loops and a ``next()`` in between."""
+    raw = lib.Stream(["a", "b", "c", "d", "e"])
+    span = start_detached_span("stream", span_type="LLM")
+    proxy = span_stream(raw, span)
+    finishes = watch_finishes(proxy)
+    for item in proxy:
+        if item == "b":
+            break
+    assert next(proxy) == "c"
+    for item in proxy:
+        if item == "d":
+            break
+    proxy.close()
+    assert finishes == [("closed", None)]
+    assert [(e.name, e.attributes) for e in the_span().events] == [
+        ("stream_closed_early", {"reason": "closed", "items": 4})
+    ]
+
+
+def test_items_is_read_instead_of_iterating_the_stream(lib: types.ModuleType) -> None:
+    """``items=``: the proxy reads the iterator the stream's own iteration hands on, not ``iter(stream)``;
+    the user still gets the stream's items, and the span ends when that iterator does."""
+
+    class Handing:
+        def __init__(self, values: list[str]) -> None:
+            self._iterator = iter(values)
+
+        def __iter__(self) -> Any:
+            raise AssertionError("the proxy reads _iterator directly")
+
+    stream = Handing(["x", "y"])
+    span = start_detached_span("stream", span_type="LLM")
+    proxy = span_stream(stream, span, items=stream._iterator, is_async=False)
+    finishes = watch_finishes(proxy)
+    assert list(proxy) == ["x", "y"]
+    assert finishes == [("exhausted", None)]
+    assert the_span().status.status_code is SpanStatusCode.OK and the_span().events == []

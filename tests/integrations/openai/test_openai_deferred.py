@@ -207,6 +207,53 @@ def test_a_stream_without_a_decoder_is_collected_instead(
     assert event_names(span) == ["first_token"]
 
 
+def test_the_sdk_streams_iterate_their_inner_generator() -> None:
+    """What the proxy relies on to skip a layer: ``Stream.__iter__`` and ``AsyncStream.__aiter__`` only hand
+    on ``_iterator`` (true of every supported openai version: this runs against each)."""
+    import asyncio
+
+    stream = object.__new__(openai.Stream)
+    stream._iterator = iter(["a", "b"])
+    assert list(stream) == ["a", "b"]
+
+    async def items() -> Any:
+        for value in ("c", "d"):
+            yield value
+
+    async def read() -> list[Any]:
+        astream = object.__new__(openai.AsyncStream)
+        astream._iterator = items()
+        return [value async for value in astream]
+
+    assert asyncio.run(read()) == ["c", "d"]
+
+
+def test_the_proxy_reads_the_sdk_streams_inner_generator(autolog: None) -> None:
+    """The user's loop runs on the proxy's generator, which reads the stream's ``_iterator`` directly."""
+    stream = _client().chat.completions.create(
+        model="m", messages=[{"role": "user", "content": "Hi"}], stream=True
+    )
+    assert stream._self_iter is stream.__wrapped__._iterator
+    assert len(list(stream)) == len(CHUNKS)
+    assert the_span().outputs["choices"][0]["message"]["content"] == "Hi there, friend"
+
+
+def test_a_stream_class_with_its_own_iteration_is_not_skipped(autolog: None) -> None:
+    """Only the SDK's own ``__iter__`` / ``__aiter__`` are skipped: a subclass that iterates its way is read
+    through ``iter(stream)`` (no inner iterator is handed to the proxy)."""
+
+    class Own(openai.Stream):  # type: ignore[misc]
+        def __iter__(self) -> Any:
+            return iter(())
+
+    own = object.__new__(Own)
+    own._iterator = iter(["skipped"])
+    assert calls._inner_iterator(own) == (None, False)
+    sdk = object.__new__(openai.AsyncStream)
+    sdk._iterator = "inner"
+    assert calls._inner_iterator(sdk) == ("inner", True)
+
+
 # -- the server-sent events parser ---------------------------------------------------------------------------
 
 

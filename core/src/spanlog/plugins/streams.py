@@ -21,9 +21,12 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from itertools import repeat
+from operator import itemgetter, length_hint
 from typing import Any
 
 import wrapt
@@ -31,12 +34,14 @@ import wrapt
 from spanlog.tracing.state import report_internal_error
 
 _time_ns = time.time_ns
+_first = itemgetter(0)
+_UNCOUNTED = sys.maxsize  # a counted loop pairs each item with one of this many Nones (see StreamState.count)
 
 
 class StreamState:
     """What two proxies of one stream share (a stream manager and the stream it enters into)."""
 
-    __slots__ = ("collect", "finished", "items", "lock", "name", "on_finish", "on_item")
+    __slots__ = ("collect", "finished", "items", "left", "lock", "name", "on_finish", "on_item")
 
     def __init__(
         self,
@@ -52,11 +57,18 @@ class StreamState:
         self.finished = False
         self.lock = threading.Lock()
         self.collect = collect
+        # the for-loop counts in C: it pairs each item with one of these Nones, what is left says how many
+        self.left: Any = None
 
     @property
     def count(self) -> int:
         """Items seen so far."""
-        return self.items if self.collect is None else self.items + len(self.collect)
+        count = self.items
+        if self.left is not None:
+            count += _UNCOUNTED - length_hint(self.left)
+        if self.collect is not None:
+            count += len(self.collect)
+        return count
 
     def item(self, item: Any) -> None:
         collect = self.collect
@@ -144,9 +156,12 @@ class StreamProxy(_StreamProxyBase):
                     append((item, _time_ns()))
                     yield item
             elif state.on_item is None:
-                for item in it:
-                    state.items += 1
-                    yield item
+                # nothing to run per item: the items pass through C (zip with the counter, map to the item),
+                # and this frame only hands them on (``yield from``)
+                left = state.left
+                if left is None:
+                    left = state.left = repeat(None, _UNCOUNTED)
+                yield from map(_first, zip(it, left, strict=False))
             else:
                 for item in it:
                     state.item(item)
@@ -329,19 +344,30 @@ def span_stream(
     outputs: Callable[[], Any] | None = None,
     name: str = "stream",
     collect: list[tuple[Any, int]] | None = None,
+    items: Iterator[Any] | AsyncIterator[Any] | None = None,
+    is_async: bool | None = None,
 ) -> Any:
     """Wrap ``stream`` so that ``span`` ends with it, exactly once (see :func:`end_stream_span`).
 
     ``on_item`` sees each item (to aggregate chunks); ``outputs()`` builds the span's outputs at the end.
     With ``collect`` (a list), items are appended to it instead, as ``(item, arrival time in ns)``, and
     ``on_item`` is not called: the cheapest way to read a stream, for an integration that reassembles it
-    later, off the user's thread (``span.defer``).
+    later, off the user's thread (``span.defer``). With neither, nothing of spanlog runs per item.
+
+    ``items`` is the iterator that iterating ``stream`` only hands on (an SDK stream whose ``__iter__`` is
+    ``for item in self._iterator: yield item``): the proxy reads it directly, so the user's loop goes through
+    one layer, the proxy's, instead of two. ``is_async`` says which proxy to use when the caller knows.
     """
 
     def on_finish(reason: str, error: BaseException | None) -> None:
         end_stream_span(span, reason, error, state.count, outputs)
 
-    proxy_class = AsyncStreamProxy if is_async_stream(stream) else StreamProxy
-    proxy = proxy_class(stream, on_item, on_finish, name=name, collect=collect)
+    if is_async is None:
+        is_async = is_async_stream(stream)
+    proxy = (AsyncStreamProxy if is_async else StreamProxy)(
+        stream, on_item, on_finish, name=name, collect=collect
+    )
+    if items is not None:
+        proxy._self_iter = items
     state: StreamState = proxy._self_state
     return proxy

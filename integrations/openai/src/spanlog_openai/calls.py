@@ -165,6 +165,8 @@ class SdkTypes:
 
     models: tuple[type, ...] = ()
     streams: tuple[type, ...] = ()
+    iterate: tuple[Any, Any] = (None, None)
+    """``Stream.__iter__`` and ``AsyncStream.__aiter__``: both only hand on the stream's ``_iterator``."""
 
 
 SDK = SdkTypes()
@@ -324,16 +326,32 @@ def _replay_later(
     span.set_outputs(aggregator.replay(items))
 
 
+def _inner_iterator(stream: Any) -> tuple[Any, bool]:
+    """The generator the SDK stream's own iteration hands on (its ``_iterator``, when its class iterates
+    the SDK's way), or None; and whether the stream is async."""
+    cls = type(stream)
+    sync_iter, async_iter = SDK.iterate
+    if getattr(cls, "__iter__", None) is sync_iter:
+        return vars(stream).get("_iterator"), False
+    if getattr(cls, "__aiter__", None) is async_iter:
+        return vars(stream).get("_iterator"), True
+    return None, hasattr(cls, "__aiter__")
+
+
 def _stream(api: Api, ctx: AutologContext, span: Any, instance: Any, kwargs: Any, stream: Any) -> Any:
     """The user's stream behind a proxy that ends the span with it; what the stream carried (its raw bytes,
-    or else its items) is kept and reassembled into the outputs once the span has ended (``span.defer``)."""
+    or else its items) is kept and reassembled into the outputs once the span has ended (``span.defer``).
+    The proxy reads the SDK stream's inner generator, the one the stream's own ``for`` loop goes through:
+    the user's loop still passes one layer of Python per item, spanlog's instead of the SDK's."""
     try:
         source: Any = streams.tap(stream)
         collect = None if source is not None else []
-        proxy = span_stream(stream, span, name=api.name, collect=collect)
+        items, is_async = _inner_iterator(stream)
+        proxy = span_stream(stream, span, name=api.name, collect=collect, items=items, is_async=is_async)
         if source is None:
             source = collect
-        chunk_events = streams.chunk_event_limit(ctx.options)
+        options = ctx.settings.options
+        chunk_events = streams.chunk_event_limit(options) if options else 0
         # the proxy's state, not the proxy: a recorder holding the proxy would keep it from being collected
         state = proxy._self_state
         span.defer(_replay_later, api, instance, _arguments(api, kwargs), source, state, chunk_events)

@@ -63,6 +63,7 @@ def patch_openai(ctx: AutologContext) -> None:
 
     calls.SDK.models = (openai.BaseModel,)
     calls.SDK.streams = (openai.Stream, openai.AsyncStream)
+    calls.SDK.iterate = (openai.Stream.__iter__, openai.AsyncStream.__aiter__)
     for module_name, class_name, method_name, api in TARGETS:
         owner = _find(module_name, class_name)
         method = getattr(owner, method_name, None) if owner is not None else None
