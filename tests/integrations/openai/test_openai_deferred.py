@@ -248,7 +248,7 @@ def test_a_stream_class_with_its_own_iteration_is_not_skipped(autolog: None) -> 
 
     own = object.__new__(Own)
     own._iterator = iter(["skipped"])
-    assert calls._inner_iterator(own) == (None, False)
+    assert calls._inner_iterator(own) == (None, None)
     sdk = object.__new__(openai.AsyncStream)
     sdk._iterator = "inner"
     assert calls._inner_iterator(sdk) == ("inner", True)

@@ -326,16 +326,16 @@ def _replay_later(
     span.set_outputs(aggregator.replay(items))
 
 
-def _inner_iterator(stream: Any) -> tuple[Any, bool]:
+def _inner_iterator(stream: Any) -> tuple[Any, bool | None]:
     """The generator the SDK stream's own iteration hands on (its ``_iterator``, when its class iterates
-    the SDK's way), or None; and whether the stream is async."""
+    the SDK's way) and whether it is async; ``(None, None)`` for a stream that iterates its own way."""
     cls = type(stream)
     sync_iter, async_iter = SDK.iterate
-    if getattr(cls, "__iter__", None) is sync_iter:
+    if sync_iter is not None and getattr(cls, "__iter__", None) is sync_iter:
         return vars(stream).get("_iterator"), False
-    if getattr(cls, "__aiter__", None) is async_iter:
+    if async_iter is not None and getattr(cls, "__aiter__", None) is async_iter:
         return vars(stream).get("_iterator"), True
-    return None, hasattr(cls, "__aiter__")
+    return None, None
 
 
 def _stream(api: Api, ctx: AutologContext, span: Any, instance: Any, kwargs: Any, stream: Any) -> Any:
