@@ -411,3 +411,94 @@ def test_concurrent_readers_run_the_recorders_exactly_once(traces: InMemoryTrace
     assert {id(trace) for trace, _ in results} == {id(results[0][0])}
     assert [outputs for _, outputs in results] == ["slow result"] * len(readers)
     assert span.request_id == results[0][0].info.request_id
+
+
+def test_store_exporter_assembles_traces_on_its_thread_and_readers_share_them(store: str) -> None:
+    """The user's thread only queues a finished trace: the writer builds it, unless a reader asks first, and
+    then both have the same Trace, its recorders run once."""
+    recorder = Recorder()
+    with spanlog.start_span("first") as first:
+        first.defer(recorder, "one", {})
+    read = spanlog.get_last_active_trace()  # most likely before the writer has taken it (it lingers)
+    assert read is not None and read.info.request_id == first.request_id
+    assert read.data.spans[0].outputs == "ONE" and read.info.token_usage == USAGE
+    assert spanlog.get_last_active_trace() is read
+    assert spanlog.flush_trace_async_logging(timeout_s=30)
+    assert spanlog.get_last_active_trace() is read and len(recorder.threads) == 1
+
+    with spanlog.start_span("second") as second:
+        second.defer(recorder, "two", {})
+    assert spanlog.flush_trace_async_logging(timeout_s=30)
+    assert recorder.threads[1] != threading.get_ident(), "the writer ran it: nobody read the trace first"
+    last = spanlog.get_last_active_trace()
+    assert last.info.request_id == second.request_id and last.data.spans[0].outputs == "TWO"
+    assert len(recorder.threads) == 2
+    stored = spanlog.SpanlogClient().get_trace(first.request_id)
+    assert stored.data.spans[0].outputs == "ONE" and stored.info.tags["spanlog.traceName"] == "first"
+
+
+def test_concurrent_readers_and_the_writer_complete_a_trace_once(store: str) -> None:
+    """Readers on several threads racing the writer for the same finished traces: every recorder runs once."""
+    recorder = Recorder()
+    stop = threading.Event()
+    seen: list[str] = []
+
+    def read() -> None:
+        while not stop.is_set():
+            trace = spanlog.get_last_active_trace()
+            if trace is not None:
+                seen.append(trace.data.spans[0].outputs)
+
+    readers = [threading.Thread(target=read) for _ in range(3)]
+    for thread in readers:
+        thread.start()
+    try:
+        for index in range(200):
+            with spanlog.start_span(f"call-{index}") as span:
+                span.defer(recorder, f"r{index}", {})
+    finally:
+        stop.set()
+        for thread in readers:
+            thread.join()
+    assert spanlog.flush_trace_async_logging(timeout_s=30)
+    assert len(recorder.threads) == 200 and len({text for text, _, _ in recorder.seen}) == 200
+    assert seen and all(isinstance(outputs, str) and outputs.startswith("R") for outputs in seen)
+    client = spanlog.SpanlogClient()
+    experiment = client.get_trace(span.request_id).info.experiment_id
+    found = client.search_traces([experiment], max_results=500)
+    assert len(found) == 200 and all(t.data.spans[0].outputs is not None for t in found)
+
+
+def test_finished_traces_leave_no_reference_cycle(store: str) -> None:
+    """Spans, records and traces the writer assembled are freed by reference counting, not the GC."""
+    import gc
+
+    from spanlog.entities.span import LiveSpan
+    from spanlog.entities.trace import Trace as TraceType
+    from spanlog.tracing.trace_manager import TraceRecord
+
+    with spanlog.start_span("warm-up"):
+        pass
+    assert spanlog.flush_trace_async_logging(timeout_s=30)
+    gc.collect()
+    gc.disable()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        for index in range(20):
+            with spanlog.start_span(f"root-{index}") as root:
+                with spanlog.start_span("child") as child:
+                    child.defer(lambda span: span.set_outputs("x"))
+            if index % 2:
+                spanlog.get_last_active_trace()  # half of them assembled by a reader first
+        assert spanlog.flush_trace_async_logging(timeout_s=30)
+        with spanlog.start_span("last"):
+            pass
+        assert spanlog.flush_trace_async_logging(timeout_s=30)
+        gc.collect()
+        ours = [o for o in gc.garbage if isinstance(o, (LiveSpan, TraceRecord, TraceType))]
+        assert ours == [], f"{len(ours)} spanlog objects were left in reference cycles"
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
+    assert root.request_id

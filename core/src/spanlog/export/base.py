@@ -19,6 +19,10 @@ class TraceExporter(ABC):
     spans (on its own thread, say): spanlog then leaves the recording that integrations deferred
     (``LiveSpan.defer``) to it instead of doing it on the user's thread. Otherwise traces arrive complete."""
 
+    _takes_records = False
+    """True for spanlog's own exporters that take a finished trace as its ``TraceRecord`` and turn it into
+    the Trace on their thread (``spanlog.tracing.trace_manager.trace_of``): the user's thread only queues it."""
+
     @abstractmethod
     def export(self, trace: Trace) -> None:
         """Take one finished trace."""

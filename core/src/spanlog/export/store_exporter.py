@@ -42,6 +42,7 @@ class StoreExporter(TraceExporter):
     """
 
     completes_traces = True
+    _takes_records = True
 
     def __init__(
         self,
@@ -81,8 +82,11 @@ class StoreExporter(TraceExporter):
         if not self.asynchronous:
             with self._cond:
                 backlog = bool(self._queue)
-            if not backlog and self._write([trace]):
-                return
+            if not backlog:
+                batch = [trace]
+                if self._write(batch) or not batch:
+                    return
+                trace = batch[0]  # assembled by _write: queued for a retry as the Trace
         cond = self._cond
         cond.acquire()  # the lock's own method: ``with cond`` costs two Python calls on every trace
         try:
@@ -146,12 +150,19 @@ class StoreExporter(TraceExporter):
                 backoff = min(backoff * 2, 5.0)
 
     def _write(self, batch: list[Trace]) -> bool:
-        for trace in batch:
-            if trace._pending is not None:
-                try:
+        """Write a batch (traces queued as records are assembled first, in place); True when written."""
+        from spanlog.entities.trace import Trace
+        from spanlog.tracing.trace_manager import trace_of
+
+        for index, trace in enumerate(batch):
+            try:
+                if type(trace) is not Trace:  # a finished trace queued as its record: assembled here, once
+                    trace = batch[index] = trace_of(trace, taken=True)  # type: ignore[assignment]
+                if trace is not None and trace._pending is not None:
                     trace._whole()
-                except Exception:  # raised under testing mode only, already reported: write what there is
-                    pass
+            except Exception:  # raised under testing mode only, already reported: write what there is
+                pass
+        batch[:] = [trace for trace in batch if trace is not None]
         try:
             self.store.log_traces(batch)
         except Exception as exc:
@@ -223,7 +234,10 @@ class StoreExporter(TraceExporter):
 
     def _spool_to_disk(self, traces: list[Trace]) -> None:
         """Save traces the store could not take before exit; the next process writes them."""
+        from spanlog.tracing.trace_manager import trace_of
+
         try:
+            traces = [whole for whole in map(trace_of, traces) if whole is not None]
             self.spool_dir.mkdir(parents=True, exist_ok=True)
             path = self.spool_dir / f"spool-{os.getpid()}-{uuid.uuid4().hex[:8]}.jsonl"
             tmp = path.with_suffix(".tmp")

@@ -45,7 +45,8 @@ TRACE_NAME_TAG = "spanlog.traceName"
 SOURCE_RUN_METADATA = "spanlog.sourceRun"
 
 _active: dict[str, TraceRecord] = {}
-_last_trace: Trace | None = None
+# the trace that finished last: a TraceRecord until someone assembles it (see _finish_trace), then its Trace
+_last_trace: Trace | TraceRecord | None = None
 _type_json: dict[str, str] = {}
 # one lock for completing traces (running deferred recorders): the exporter's thread does nearly all of it, so
 # it is seldom contended; re-entrant, so a recorder that reads a trace does not wait on itself
@@ -89,6 +90,7 @@ class TraceRecord:
         "root",
         "spans",
         "tags",
+        "trace",
     )
 
     def __init__(self, request_id: str, experiment_id: str) -> None:
@@ -103,6 +105,7 @@ class TraceRecord:
         self.lock = threading.Lock()
         self.finished = False
         self.deferred: list[LiveSpan] = []  # spans with recorders to run (LiveSpan.defer)
+        self.trace: Trace | None = None  # once assembled (trace_of), until the exporter has taken it
 
     def end_span(self, span: LiveSpan, end_time_ns: int | None) -> None:
         """End ``span`` once; when it is the root, end the open children too and finish the trace."""
@@ -387,41 +390,35 @@ def start_client_span(
 
 
 def _finish_trace(record: TraceRecord) -> None:
+    """Hand a trace whose root span has ended to the exporter.
+
+    An exporter that assembles traces itself (the store exporter) gets the record as it is: building the
+    Trace, running the recorders integrations deferred and summing token usage happen on its thread, or in
+    whichever reader asks for the trace first (:func:`trace_of`). Hooks, plugin exporters, a masking function
+    or any other exporter see the trace assembled here, on the thread that ended it.
+    """
     global _last_trace
     _active.pop(record.request_id, None)
+    exporter = _export._exporter or _export.get_exporter()
+    if exporter._takes_records and not (
+        _hooks.trace_end or _hooks.exporters or STATE.masking_function is not None
+    ):
+        _last_trace = record
+        try:
+            exporter.export(record)  # type: ignore[arg-type]
+        except Exception as exc:
+            report_internal_error("exporting a trace", exc)
+        return
     try:
-        root = record.root
-        assert root is not None and root._end_ns is not None and root._status is not None
-        tags = record.tags
-        tags.setdefault(TRACE_NAME_TAG, root._name)
-        start_ns = root._start_ns
-        info = TraceInfo(
-            record.request_id,
-            record.experiment_id,
-            start_ns // 1_000_000,
-            (root._end_ns - start_ns) // 1_000_000,
-            TraceStatus.ERROR if root._status.status_code is SpanStatusCode.ERROR else TraceStatus.OK,
-            record.metadata,
-            tags,
-        )
-        trace = Trace(info, TraceData(record.spans))  # type: ignore[arg-type]
-        # break the span -> record -> span cycles so finished traces are freed by refcount, not the GC
-        record.spans = []
-        record.by_id = {}
-        record.root = None
-        deferred = record.deferred
-        record.deferred = []
-        exporter = _export._exporter or _export.get_exporter()
+        trace = _build_trace(record)
         if (
-            deferred
-            and not (_hooks.trace_end or _hooks.exporters or STATE.masking_function is not None)
-            and getattr(exporter, "completes_traces", False)
+            trace._pending is None
+            or not getattr(exporter, "completes_traces", False)
+            or _hooks.trace_end
+            or _hooks.exporters
+            or STATE.masking_function is not None
         ):
-            trace._pending = deferred  # completed by the exporter's thread, or by whoever reads it first
-        else:
-            for span in deferred:
-                run_deferred(span)
-            _summarize(trace)
+            _complete_now(trace)  # else the exporter completes it (complete_trace), or the first reader
         if _hooks.trace_end:
             _hooks.run(_hooks.trace_end, "spanlog_trace_end", trace)
         if STATE.masking_function is not None:
@@ -439,6 +436,72 @@ def _finish_trace(record: TraceRecord) -> None:
             plugin_exporter.export(trace)
         except Exception as exc:
             report_internal_error(f"plugin {plugin!r} exporter", exc)
+
+
+def _build_trace(record: TraceRecord) -> Trace:
+    """The Trace of a finished record, its deferred recorders still pending (``Trace._pending``)."""
+    root = record.root
+    assert root is not None and root._end_ns is not None and root._status is not None
+    tags = record.tags
+    tags.setdefault(TRACE_NAME_TAG, root._name)
+    start_ns = root._start_ns
+    info = TraceInfo(
+        record.request_id,
+        record.experiment_id,
+        start_ns // 1_000_000,
+        (root._end_ns - start_ns) // 1_000_000,
+        TraceStatus.ERROR if root._status.status_code is SpanStatusCode.ERROR else TraceStatus.OK,
+        record.metadata,
+        tags,
+    )
+    trace = Trace(info, TraceData(record.spans))  # type: ignore[arg-type]
+    trace._pending = record.deferred or None
+    # break the span -> record -> span cycles so finished traces are freed by refcount, not the GC
+    record.spans = []
+    record.by_id = {}
+    record.root = None
+    record.deferred = []
+    return trace
+
+
+def _complete_now(trace: Trace) -> None:
+    """Run a freshly built trace's deferred recorders, then set its status and token usage."""
+    pending = trace._pending
+    trace._pending = None
+    if pending:
+        with _complete_lock:
+            for span in pending:
+                run_deferred(span)
+    _summarize(trace)
+
+
+def trace_of(item: Trace | TraceRecord, taken: bool = False) -> Trace | None:
+    """The finished Trace of what ``_finish_trace`` handed on: built and completed once, by whichever thread
+    asks first (the exporter's, or a reader of the last trace); None if it could not be built (reported).
+    ``taken=True`` is the exporter saying it holds the trace from now on: the record stops referring to it,
+    so that no reference cycle is left."""
+    if type(item) is not TraceRecord:
+        return item  # type: ignore[return-value]
+    global _last_trace
+    with _complete_lock:
+        trace = item.trace
+        if trace is None:
+            try:
+                trace = _build_trace(item)
+            except Exception as exc:
+                report_internal_error("assembling a trace", exc)
+                if _last_trace is item:
+                    _last_trace = None
+                return None
+            try:
+                _complete_now(trace)
+            finally:
+                item.trace = trace
+                if _last_trace is item:
+                    _last_trace = trace
+        if taken:
+            item.trace = None
+    return trace
 
 
 def _complete_span(span: LiveSpan) -> None:
@@ -545,7 +608,8 @@ def _mask(trace: Trace, mask: Any) -> None:
 
 def get_last_trace() -> Trace | None:
     """The trace that finished last in this process."""
-    trace = _last_trace
+    last = _last_trace
+    trace = None if last is None else trace_of(last)
     return trace if trace is None or trace._pending is None else complete_trace(trace)
 
 
@@ -558,8 +622,13 @@ def get_finished_trace(request_id: str) -> Trace | None:
     found = _export.get_exporter().get_trace(request_id)  # the store's copy carries later tag changes
     if found is None:
         last = _last_trace
-        if last is not None and last.info.request_id == request_id:
-            return complete_trace(last)
+        if isinstance(last, TraceRecord):
+            last_id: str | None = last.request_id
+        else:
+            last_id = None if last is None else last.info.request_id
+        if last is not None and last_id == request_id:
+            trace = trace_of(last)
+            return None if trace is None else complete_trace(trace)
     return found
 
 
