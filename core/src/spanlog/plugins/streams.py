@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import inspect
 import sys
-import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from itertools import repeat
@@ -41,7 +40,7 @@ _UNCOUNTED = sys.maxsize  # a counted loop pairs each item with one of this many
 class StreamState:
     """What two proxies of one stream share (a stream manager and the stream it enters into)."""
 
-    __slots__ = ("collect", "finished", "items", "left", "lock", "name", "on_finish", "on_item")
+    __slots__ = ("collect", "finished", "items", "left", "name", "on_finish", "on_item", "unfinished")
 
     def __init__(
         self,
@@ -55,7 +54,8 @@ class StreamState:
         self.name = name
         self.items = 0
         self.finished = False
-        self.lock = threading.Lock()
+        # one token, taken by the first finish: list.pop is atomic, so the end runs once without a lock
+        self.unfinished = [True]
         self.collect = collect
         # the for-loop counts in C: it pairs each item with one of these Nones, what is left says how many
         self.left: Any = None
@@ -84,10 +84,11 @@ class StreamState:
                 report_internal_error(f"{self.name}: handling a stream item", exc)
 
     def finish(self, reason: str, error: BaseException | None = None) -> None:
-        with self.lock:
-            if self.finished:
-                return
-            self.finished = True
+        try:
+            self.unfinished.pop()
+        except IndexError:  # finished already (maybe on another thread: the collector's, say)
+            return
+        self.finished = True
         if self.on_finish is not None:
             try:
                 self.on_finish(reason, error)
@@ -360,7 +361,10 @@ def span_stream(
     """
 
     def on_finish(reason: str, error: BaseException | None) -> None:
-        end_stream_span(span, reason, error, state.count, outputs)
+        if reason == "exhausted" and outputs is None:
+            span.end()  # read to the end: nothing to record but the end (the usual case, kept short)
+        else:
+            end_stream_span(span, reason, error, state.count, outputs)
 
     if is_async is None:
         is_async = is_async_stream(stream)
