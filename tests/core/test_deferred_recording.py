@@ -502,3 +502,18 @@ def test_finished_traces_leave_no_reference_cycle(store: str) -> None:
         gc.garbage.clear()
         gc.enable()
     assert root.request_id
+
+
+def test_the_last_trace_is_always_the_one_that_finished_last(store: str) -> None:
+    """While the writer builds earlier traces, the last trace is always the one that ended last."""
+    recorder = Recorder()
+    for index in range(300):
+        with spanlog.start_span(f"call-{index}") as span:
+            span.defer(recorder, f"r{index}", {})
+        if index % 3 == 0:
+            time.sleep(0.001)  # let the writer run in between
+        last = spanlog.get_last_active_trace()
+        assert last is not None and last.info.request_id == span.request_id
+        assert last.data.spans[0].outputs == f"R{index}"
+    assert spanlog.flush_trace_async_logging(timeout_s=30)
+    assert len(recorder.threads) == 300

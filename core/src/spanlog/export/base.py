@@ -20,8 +20,9 @@ class TraceExporter(ABC):
     (``LiveSpan.defer``) to it instead of doing it on the user's thread. Otherwise traces arrive complete."""
 
     _takes_records = False
-    """True for spanlog's own exporters that take a finished trace as its ``TraceRecord`` and turn it into
-    the Trace on their thread (``spanlog.tracing.trace_manager.trace_of``): the user's thread only queues it."""
+    """True for spanlog's own exporters that take a finished trace before its Trace is built (a
+    ``trace_manager.Finished`` holder) and build it on their thread (``trace_manager.trace_of``): the user's
+    thread only queues it."""
 
     @abstractmethod
     def export(self, trace: Trace) -> None:

@@ -156,8 +156,8 @@ class StoreExporter(TraceExporter):
 
         for index, trace in enumerate(batch):
             try:
-                if type(trace) is not Trace:  # a finished trace queued as its record: assembled here, once
-                    trace = batch[index] = trace_of(trace, taken=True)  # type: ignore[assignment]
+                if type(trace) is not Trace:  # a finished trace queued unbuilt: built here, or by a reader
+                    trace = batch[index] = trace_of(trace)  # type: ignore[assignment]
                 if trace is not None and trace._pending is not None:
                     trace._whole()
             except Exception:  # raised under testing mode only, already reported: write what there is

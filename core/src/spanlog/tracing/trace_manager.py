@@ -45,8 +45,8 @@ TRACE_NAME_TAG = "spanlog.traceName"
 SOURCE_RUN_METADATA = "spanlog.sourceRun"
 
 _active: dict[str, TraceRecord] = {}
-# the trace that finished last: a TraceRecord until someone assembles it (see _finish_trace), then its Trace
-_last_trace: Trace | TraceRecord | None = None
+# the trace that finished last: a Trace, or the Finished holder of one not yet built (see _finish_trace)
+_last_trace: Trace | Finished | None = None
 _type_json: dict[str, str] = {}
 # one lock for completing traces (running deferred recorders): the exporter's thread does nearly all of it, so
 # it is seldom contended; re-entrant, so a recorder that reads a trace does not wait on itself
@@ -90,7 +90,6 @@ class TraceRecord:
         "root",
         "spans",
         "tags",
-        "trace",
     )
 
     def __init__(self, request_id: str, experiment_id: str) -> None:
@@ -105,7 +104,6 @@ class TraceRecord:
         self.lock = threading.Lock()
         self.finished = False
         self.deferred: list[LiveSpan] = []  # spans with recorders to run (LiveSpan.defer)
-        self.trace: Trace | None = None  # once assembled (trace_of), until the exporter has taken it
 
     def end_span(self, span: LiveSpan, end_time_ns: int | None) -> None:
         """End ``span`` once; when it is the root, end the open children too and finish the trace."""
@@ -149,6 +147,12 @@ class TraceRecord:
                 SpanAttributeKey.ENDED_WITH_TRACE,
             )
         _finish_trace(self)
+
+
+Finished = list
+"""What the store exporter is handed for a finished trace: ``[record, None]``, which :func:`trace_of` turns
+into ``[None, trace]`` once. The holder, not the record, keeps the built Trace: the record is referred to by
+every span of the trace, so a record holding its Trace would make a reference cycle."""
 
 
 def _new_span(
@@ -392,10 +396,11 @@ def start_client_span(
 def _finish_trace(record: TraceRecord) -> None:
     """Hand a trace whose root span has ended to the exporter.
 
-    An exporter that assembles traces itself (the store exporter) gets the record as it is: building the
-    Trace, running the recorders integrations deferred and summing token usage happen on its thread, or in
-    whichever reader asks for the trace first (:func:`trace_of`). Hooks, plugin exporters, a masking function
-    or any other exporter see the trace assembled here, on the thread that ended it.
+    An exporter that assembles traces itself (the store exporter) gets the record in a :data:`Finished`
+    holder: building the Trace, running the recorders integrations deferred and summing token usage happen on
+    its thread, or in whichever reader of the last trace asks first (:func:`trace_of`). Hooks, plugin
+    exporters, a masking function or any other exporter see the trace assembled here, on the thread that
+    ended it.
     """
     global _last_trace
     _active.pop(record.request_id, None)
@@ -403,9 +408,10 @@ def _finish_trace(record: TraceRecord) -> None:
     if exporter._takes_records and not (
         _hooks.trace_end or _hooks.exporters or STATE.masking_function is not None
     ):
-        _last_trace = record
+        finished = [record, None]
+        _last_trace = finished
         try:
-            exporter.export(record)  # type: ignore[arg-type]
+            exporter.export(finished)  # type: ignore[arg-type]
         except Exception as exc:
             report_internal_error("exporting a trace", exc)
         return
@@ -475,32 +481,28 @@ def _complete_now(trace: Trace) -> None:
     _summarize(trace)
 
 
-def trace_of(item: Trace | TraceRecord, taken: bool = False) -> Trace | None:
-    """The finished Trace of what ``_finish_trace`` handed on: built and completed once, by whichever thread
-    asks first (the exporter's, or a reader of the last trace); None if it could not be built (reported).
-    ``taken=True`` is the exporter saying it holds the trace from now on: the record stops referring to it,
-    so that no reference cycle is left."""
-    if type(item) is not TraceRecord:
+def trace_of(item: Trace | Finished) -> Trace | None:
+    """The Trace of what ``_finish_trace`` handed on: a :data:`Finished` holder's trace is built and completed
+    once, by whichever thread asks first (the exporter's, or a reader of the last trace), and kept in the
+    holder; None if it could not be built (reported). A Trace is returned as it is."""
+    if type(item) is not list:
         return item  # type: ignore[return-value]
-    global _last_trace
+    trace: Trace | None = item[1]
+    if trace is not None:
+        return trace
     with _complete_lock:
-        trace = item.trace
-        if trace is None:
+        record, trace = item
+        if trace is None and record is not None:
+            item[0] = None
             try:
-                trace = _build_trace(item)
+                trace = _build_trace(record)
             except Exception as exc:
                 report_internal_error("assembling a trace", exc)
-                if _last_trace is item:
-                    _last_trace = None
                 return None
             try:
                 _complete_now(trace)
             finally:
-                item.trace = trace
-                if _last_trace is item:
-                    _last_trace = trace
-        if taken:
-            item.trace = None
+                item[1] = trace
     return trace
 
 
@@ -621,14 +623,9 @@ def get_finished_trace(request_id: str) -> Trace | None:
         raise InvalidArgumentError(f"a request_id is a string like 'tr-<32 hex digits>', got {request_id!r}")
     found = _export.get_exporter().get_trace(request_id)  # the store's copy carries later tag changes
     if found is None:
-        last = _last_trace
-        if isinstance(last, TraceRecord):
-            last_id: str | None = last.request_id
-        else:
-            last_id = None if last is None else last.info.request_id
-        if last is not None and last_id == request_id:
-            trace = trace_of(last)
-            return None if trace is None else complete_trace(trace)
+        last = None if _last_trace is None else trace_of(_last_trace)
+        if last is not None and last.info.request_id == request_id:
+            return complete_trace(last)
     return found
 
 
