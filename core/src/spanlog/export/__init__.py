@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 
 from spanlog.export.base import TraceExporter
@@ -9,6 +10,15 @@ from spanlog.export.memory import InMemoryTraceExporter
 
 _lock = threading.Lock()
 _exporter: TraceExporter | None = None
+
+
+def _after_fork_in_child() -> None:
+    global _lock
+    _lock = threading.Lock()  # another thread may have held it (making the default exporter) at the fork
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def get_exporter() -> TraceExporter:

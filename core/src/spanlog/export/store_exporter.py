@@ -10,9 +10,11 @@ from __future__ import annotations
 import atexit
 import logging
 import os
+import sys
 import threading
 import time
 import uuid
+import weakref
 from collections import deque
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -74,7 +76,10 @@ class StoreExporter(TraceExporter):
         self.written = 0
         self.dropped = 0
         self.retries = 0
+        self._exit_in_children = False
         atexit.register(self._at_exit)
+        _exporters.add(self)
+        _exit_with_multiprocessing_child(self)  # made inside a forked multiprocessing child, say
 
     # -- producer side ------------------------------------------------------------------------------------
     def export(self, trace: Trace) -> None:
@@ -284,3 +289,52 @@ class StoreExporter(TraceExporter):
     def _at_exit(self) -> None:
         if not self._closed:
             self.shutdown()
+
+    # -- processes made by fork ---------------------------------------------------------------------------
+    def _forked(self) -> None:
+        """In the child of a fork: the parent's writer thread did not come along, its lock may have been
+        held at that instant, and what it had queued is the parent's to write. Start afresh: a new lock, an
+        empty queue, and a writer of the child's own on its first trace."""
+        self._cond = threading.Condition()
+        self._queue = deque()
+        self._in_flight = 0
+        self._thread = None
+        self._failing_since = None
+
+    def _before_fork(self) -> None:
+        """Just before a fork: a ``multiprocessing`` child leaves with ``os._exit``, which skips ``atexit``;
+        ask multiprocessing to end this exporter (flushing it) when such a child exits normally."""
+        util = sys.modules.get("multiprocessing.util")
+        if util is None or self._exit_in_children:
+            return
+        self._exit_in_children = True
+        util.register_after_fork(self, _exit_with_multiprocessing_child)
+
+
+_exporters: weakref.WeakSet[StoreExporter] = weakref.WeakSet()
+
+
+def _exit_with_multiprocessing_child(exporter: StoreExporter) -> None:
+    """Have multiprocessing end ``exporter`` when this process, if it is one of its forked children, exits
+    normally: such a child leaves with ``os._exit``, which skips ``atexit``. (In any other process this
+    runs at exit next to ``atexit``; the second call finds the exporter closed.)"""
+    util = sys.modules.get("multiprocessing.util")
+    if util is not None:
+        util.Finalize(exporter, exporter._at_exit, exitpriority=10)
+
+
+def _before_fork() -> None:
+    for exporter in list(_exporters):
+        try:
+            exporter._before_fork()
+        except Exception:  # never stand in the way of the fork
+            _logger.debug("spanlog: preparing an exporter for fork failed", exc_info=True)
+
+
+def _after_fork_in_child() -> None:
+    for exporter in list(_exporters):
+        exporter._forked()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)

@@ -7,9 +7,11 @@ trace rows first, then the spans, tags and metadata of exactly those traces (no 
 from __future__ import annotations
 
 import base64
+import os
 import threading
 import time
 import uuid
+import weakref
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -81,6 +83,7 @@ class SqlAlchemyStore(TraceStore):
         # experiments known to exist (experiments are never deleted): a batch of traces of a known experiment
         # skips the lookup, which is a third of the cost of writing one small trace
         self._known_experiments: set[Any] = set()
+        _stores.add(self)
 
     # -- writing ------------------------------------------------------------------------------------------
     def log_traces(self, traces: Sequence[Trace]) -> None:
@@ -409,6 +412,24 @@ class SqlAlchemyStore(TraceStore):
     def close(self) -> None:
         """Dispose of the connection pool."""
         self.engine.dispose()
+
+    def _forked(self) -> None:
+        """In the child of a fork: the pooled connections are the parent's (a SQLite or network connection
+        must not be used by two processes), so the child leaves them to the parent and opens its own."""
+        self._lock = threading.Lock()
+        self.engine.dispose(close=False)
+
+
+_stores: weakref.WeakSet[SqlAlchemyStore] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for store in list(_stores):
+        store._forked()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 # -- rows <-> entities -------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ span, so one ``attach`` makes it current for spanlog and for any other OpenTelem
 from __future__ import annotations
 
 import logging
+import os
 import random
 import threading
 import time
@@ -51,6 +52,19 @@ _type_json: dict[str, str] = {}
 # one lock for completing traces (running deferred recorders): the exporter's thread does nearly all of it, so
 # it is seldom contended; re-entrant, so a recorder that reads a trace does not wait on itself
 _complete_lock = threading.RLock()
+
+
+def _after_fork_in_child() -> None:
+    """In the child of a fork only the forking thread lives on: a lock another thread held at that instant
+    would stay held forever, so the child gets new ones."""
+    global _complete_lock
+    _complete_lock = threading.RLock()
+    for record in list(_active.values()):
+        record.lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _context_accessors() -> tuple[Any, Any, Any]:
