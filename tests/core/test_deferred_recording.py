@@ -517,3 +517,24 @@ def test_the_last_trace_is_always_the_one_that_finished_last(store: str) -> None
         assert last.data.spans[0].outputs == f"R{index}"
     assert spanlog.flush_trace_async_logging(timeout_s=30)
     assert len(recorder.threads) == 300
+
+
+def test_a_store_exporter_subclass_with_its_own_export_gets_whole_traces(store: str) -> None:
+    """Only spanlog's own export takes traces unbuilt: a subclass overriding export gets Trace objects."""
+    from spanlog.config import get_store
+    from spanlog.export.store_exporter import StoreExporter
+
+    class Filtering(StoreExporter):
+        def export(self, trace: Trace) -> None:
+            assert isinstance(trace, Trace)
+            if trace.data.spans[0].name != "skip":
+                super().export(trace)
+
+    exporter = Filtering(get_store())
+    set_exporter(exporter)
+    for name in ("skip", "keep"):
+        with spanlog.start_span(name) as span:
+            span.defer(lambda s: s.set_outputs("done"))
+    assert exporter.flush(30)
+    stored = spanlog.SpanlogClient().get_trace(span.request_id)
+    assert stored.data.spans[0].outputs == "done" and exporter.written == 1

@@ -44,7 +44,6 @@ class StoreExporter(TraceExporter):
     """
 
     completes_traces = True
-    _takes_records = True
 
     def __init__(
         self,
@@ -76,6 +75,8 @@ class StoreExporter(TraceExporter):
         self.written = 0
         self.dropped = 0
         self.retries = 0
+        # finished traces come unbuilt (trace_manager.Finished) unless a subclass has its own export
+        self._takes_records = type(self).export is StoreExporter.export
         self._exit_in_children = False
         atexit.register(self._at_exit)
         _exporters.add(self)
