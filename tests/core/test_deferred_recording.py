@@ -538,3 +538,31 @@ def test_a_store_exporter_subclass_with_its_own_export_gets_whole_traces(store: 
     assert exporter.flush(30)
     stored = spanlog.SpanlogClient().get_trace(span.request_id)
     assert stored.data.spans[0].outputs == "done" and exporter.written == 1
+
+
+def test_a_span_that_joins_after_the_root_ended_is_ended_with_the_trace(
+    store: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A child started on another thread just as its trace ended (after the check that the trace is still
+    open) is ended with the trace when the trace is built, like a span left open at the end."""
+    from spanlog.entities.span import SpanAttributeKey
+    from spanlog.tracing import trace_manager
+
+    with spanlog.start_span("root") as root:
+        pass
+    late = trace_manager._new_span("late", "UNKNOWN", root, None)  # what that race leaves behind
+    with caplog.at_level(logging.WARNING, logger="spanlog.tracing"):
+        trace = spanlog.get_last_active_trace()
+    assert [span.name for span in trace.data.spans] == ["root", "late"]
+    stored_late = trace.data.spans[1]
+    assert stored_late.end_time_ns == root.end_time_ns
+    assert stored_late.attributes[SpanAttributeKey.ENDED_WITH_TRACE] is True
+    assert "started after its root span ended" in caplog.text
+    late.end()  # ending it later changes nothing
+    assert stored_late.end_time_ns == root.end_time_ns
+    assert spanlog.flush_trace_async_logging(timeout_s=30)
+    stored = spanlog.SpanlogClient().get_trace(root.request_id)
+    assert [(s.name, s.end_time_ns) for s in stored.data.spans] == [
+        ("root", root.end_time_ns),
+        ("late", root.end_time_ns),
+    ]

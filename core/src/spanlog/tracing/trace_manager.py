@@ -142,25 +142,32 @@ class TraceRecord:
                 span._status = OK_STATUS
             if span is not self.root:
                 return
-            spans = self.spans
-            left_open = [s for s in spans if s._end_ns is None] if len(spans) > 1 else ()
-            for child in left_open:
-                child._attrs[SpanAttributeKey.ENDED_WITH_TRACE] = "true"
-                if child._otel is not None:
-                    child._otel.end(end_time=span._end_ns)
-                child._end_ns = span._end_ns
-                child._status = UNSET_STATUS
+            left_open = self._end_open_spans(span._end_ns) if len(self.spans) > 1 else ()
             self.finished = True
         if left_open:
-            _logger.warning(
-                "trace %s ended while %d of its spans were still open (%s); they were ended with it "
-                "and marked %s",
-                self.request_id,
-                len(left_open),
-                ", ".join(repr(s._name) for s in left_open[:5]),
-                SpanAttributeKey.ENDED_WITH_TRACE,
-            )
+            self._warn_ended_with_trace(left_open, "ended while %d of its spans were still open")
         _finish_trace(self)
+
+    def _end_open_spans(self, end_ns: int) -> list[LiveSpan]:
+        """End the spans still open as the trace ends, at ``end_ns``, marked as ended with it; the caller holds
+        the lock. Returns them."""
+        left_open = [s for s in self.spans if s._end_ns is None]
+        for child in left_open:
+            child._attrs[SpanAttributeKey.ENDED_WITH_TRACE] = "true"
+            if child._otel is not None:
+                child._otel.end(end_time=end_ns)
+            child._end_ns = end_ns
+            child._status = UNSET_STATUS
+        return left_open
+
+    def _warn_ended_with_trace(self, spans: list[LiveSpan], what: str) -> None:
+        _logger.warning(
+            "trace %s " + what + " (%s); they were ended with it and marked %s",
+            self.request_id,
+            len(spans),
+            ", ".join(repr(s._name) for s in spans[:5]),
+            SpanAttributeKey.ENDED_WITH_TRACE,
+        )
 
 
 Finished = list
@@ -476,13 +483,21 @@ def _build_trace(record: TraceRecord) -> Trace:
         record.metadata,
         tags,
     )
-    trace = Trace(info, TraceData(record.spans))  # type: ignore[arg-type]
-    trace._pending = record.deferred or None
-    # break the span -> record -> span cycles so finished traces are freed by refcount, not the GC
-    record.spans = []
-    record.by_id = {}
-    record.root = None
-    record.deferred = []
+    with record.lock:
+        # a span that joined after the root ended (started on another thread as the trace was ending) is
+        # ended with the trace, as those left open at the end were
+        late = record._end_open_spans(root._end_ns) if len(record.spans) > 1 else ()
+        spans = record.spans
+        # break the span -> record -> span cycles so finished traces are freed by refcount, not the GC
+        record.spans = []
+        record.by_id = {}
+        record.root = None
+        deferred = record.deferred
+        record.deferred = []
+    if late:
+        record._warn_ended_with_trace(late, "had %d spans started after its root span ended")
+    trace = Trace(info, TraceData(spans))  # type: ignore[arg-type]
+    trace._pending = deferred or None
     return trace
 
 
