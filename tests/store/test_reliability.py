@@ -86,6 +86,37 @@ def test_each_trace_reaches_the_store_without_a_flush(tmp_path: Path) -> None:
         real.close()
 
 
+def test_traces_from_many_threads_reach_the_store_without_a_flush(tmp_path: Path) -> None:
+    # the exporter queues without a lock and wakes the writer only when it is idle: threads ending traces
+    # in bursts, while the writer keeps going idle and waking, must never leave one stranded in the queue
+    real = SqlAlchemyStore(f"sqlite:///{tmp_path / 'bursts.db'}")
+    exporter = StoreExporter(real, linger_s=0.001)
+    spanlog.tracing.set_exporter(exporter)
+    per_thread, threads = 150, 6
+
+    def burst(n: int) -> None:
+        for i in range(per_thread):
+            with spanlog.start_span(f"t{n}-{i}"):
+                pass
+            if i % (n + 3) == 0:
+                time.sleep(0.002 * (i % 4))  # let the writer drain and go idle now and then
+
+    try:
+        workers = [threading.Thread(target=burst, args=(n,)) for n in range(threads)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        deadline = time.monotonic() + 20
+        while exporter.written < per_thread * threads and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert exporter.written == per_thread * threads, f"{exporter.pending()} traces left in the queue"
+        assert real.count_traces(["0"]) == per_thread * threads
+    finally:
+        spanlog.tracing.set_exporter(None)
+        real.close()
+
+
 def test_an_experiment_of_a_failed_batch_is_checked_again(
     tmp_path: Path, traces: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

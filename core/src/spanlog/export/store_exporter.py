@@ -68,6 +68,7 @@ class StoreExporter(TraceExporter):
         self._closed = False
         self._failing_since: float | None = None
         self._thread: threading.Thread | None = None
+        self._idle = False  # True while the writer waits for a trace: the next one must wake it
         self.spool_dir = Path(
             spool_dir or os.environ.get("SPANLOG_SPOOL_DIR") or Path.cwd() / ".spanlog" / "spool"
         )
@@ -93,22 +94,29 @@ class StoreExporter(TraceExporter):
                 if self._write(batch) or not batch:
                     return
                 trace = batch[0]  # assembled by _write: queued for a retry as the Trace
-        cond = self._cond
-        cond.acquire()  # the lock's own method: ``with cond`` costs two Python calls on every trace
-        try:
-            if len(self._queue) >= self.spool_limit:
+        queue = self._queue
+        if len(queue) >= self.spool_limit:
+            with self._cond:
                 self._drop(1)
-                return
-            self._queue.append(trace)
+            return
+        # no lock: deque.append is atomic. The trace that finds the writer idle wakes it, and the writer
+        # then lingers for the rest of the batch: a trace reaches the store within about ``linger_s``
+        # without a flush, at one wake-up per batch. (The writer says it is idle before it looks at the
+        # queue a last time, and a trace is queued before its exporter looks at that: one of them sees
+        # the other.)
+        queue.append(trace)
+        if self._idle or self._thread is None or len(queue) >= self.batch_size:
+            self._wake()
+
+    def _wake(self) -> None:
+        """Start the writer, or wake it from waiting for traces or from lingering over a batch."""
+        with self._cond:
             if self._thread is None:
                 self._start()
-            queued = len(self._queue)
-            # the first trace of a batch wakes the idle writer, which then lingers for the rest of the batch:
-            # a trace reaches the store within about ``linger_s`` without a flush, at one wake-up per batch
-            if queued == 1 or queued >= self.batch_size:
-                cond.notify_all()
-        finally:
-            cond.release()
+            # woken: until the writer gets to run (it may wait for the GIL a while), later traces need not
+            # wake it again
+            self._idle = False
+            self._cond.notify_all()
 
     def _drop(self, n: int) -> None:
         from spanlog.tracing.state import count, warn_once
@@ -131,8 +139,11 @@ class StoreExporter(TraceExporter):
         backoff = 0.1
         while True:
             with self._cond:
-                while not self._queue and not self._closed:
-                    self._cond.wait()
+                if not self._queue and not self._closed:
+                    self._idle = True  # before the queue is looked at again (see export)
+                    while not self._queue and not self._closed:
+                        self._cond.wait()
+                    self._idle = False
                 if not self._queue and self._closed:
                     return
                 if len(self._queue) < self.batch_size and not self._closed:
@@ -300,6 +311,7 @@ class StoreExporter(TraceExporter):
         self._queue = deque()
         self._in_flight = 0
         self._thread = None
+        self._idle = False
         self._failing_since = None
 
     def _before_fork(self) -> None:
