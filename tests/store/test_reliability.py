@@ -117,6 +117,51 @@ def test_traces_from_many_threads_reach_the_store_without_a_flush(tmp_path: Path
         real.close()
 
 
+def test_a_late_wake_up_does_not_leave_the_writer_deaf(tmp_path: Path) -> None:
+    # a thread that saw the writer idle, then was held up before waking it, wakes it only after the writer
+    # has written its trace (by a flush) and gone idle again: the writer must still hear the next trace
+    real = SqlAlchemyStore(f"sqlite:///{tmp_path / 'late.db'}")
+    gate, waiting = threading.Event(), threading.Event()
+
+    class HeldUp(StoreExporter):
+        def _wake(self) -> None:
+            if threading.current_thread().name == "held-up":
+                waiting.set()
+                gate.wait(10)
+            super()._wake()
+
+    exporter = HeldUp(real, linger_s=0.001)
+    spanlog.tracing.set_exporter(exporter)
+    try:
+        with spanlog.start_span("first"):
+            pass
+        assert exporter.flush(10)
+        time.sleep(0.1)  # the writer is idle
+
+        def held_up() -> None:
+            with spanlog.start_span("second"):
+                pass
+
+        thread = threading.Thread(target=held_up, name="held-up")
+        thread.start()
+        assert waiting.wait(10)
+        assert exporter.flush(10)  # the writer writes "second" and goes idle again
+        time.sleep(0.1)
+        gate.set()  # the held-up wake-up arrives now, finding nothing queued
+        thread.join()
+        time.sleep(0.1)
+        with spanlog.start_span("third"):
+            pass
+        deadline = time.monotonic() + 5
+        while exporter.written < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert exporter.written == 3, f"{exporter.pending()} traces left in the queue"
+    finally:
+        gate.set()
+        spanlog.tracing.set_exporter(None)
+        real.close()
+
+
 def test_an_experiment_of_a_failed_batch_is_checked_again(
     tmp_path: Path, traces: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -140,9 +140,10 @@ class StoreExporter(TraceExporter):
         while True:
             with self._cond:
                 if not self._queue and not self._closed:
-                    self._idle = True  # before the queue is looked at again (see export)
+                    self._idle = True  # before every look at the queue that may lead to waiting (see export)
                     while not self._queue and not self._closed:
                         self._cond.wait()
+                        self._idle = True  # again: a wake-up that found nothing queued may have cleared it
                     self._idle = False
                 if not self._queue and self._closed:
                     return
