@@ -40,7 +40,7 @@ _UNCOUNTED = sys.maxsize  # a counted loop pairs each item with one of this many
 class StreamState:
     """What two proxies of one stream share (a stream manager and the stream it enters into)."""
 
-    __slots__ = ("collect", "finished", "items", "left", "name", "on_finish", "on_item", "unfinished")
+    __slots__ = ("collect", "items", "left", "name", "on_finish", "on_item", "unfinished")
 
     def __init__(
         self,
@@ -53,12 +53,16 @@ class StreamState:
         self.on_finish = on_finish
         self.name = name
         self.items = 0
-        self.finished = False
         # one token, taken by the first finish: list.pop is atomic, so the end runs once without a lock
         self.unfinished = [True]
         self.collect = collect
         # the for-loop counts in C: it pairs each item with one of these Nones, what is left says how many
         self.left: Any = None
+
+    @property
+    def finished(self) -> bool:
+        """True once the end has been taken (by the first ``finish``)."""
+        return not self.unfinished
 
     @property
     def count(self) -> int:
@@ -88,7 +92,6 @@ class StreamState:
             self.unfinished.pop()
         except IndexError:  # finished already (maybe on another thread: the collector's, say)
             return
-        self.finished = True
         if self.on_finish is not None:
             try:
                 self.on_finish(reason, error)
