@@ -428,9 +428,9 @@ def _finish_trace(record: TraceRecord) -> None:
     global _last_trace
     _active.pop(record.request_id, None)
     exporter = _export._exporter or _export.get_exporter()
-    if exporter._takes_records and not (
-        _hooks.trace_end or _hooks.exporters or STATE.masking_function is not None
-    ):
+    # hooks, plugin exporters and masking look at the whole trace here, on the thread that ended it
+    seen_here = _hooks.trace_end or _hooks.exporters or STATE.masking_function is not None
+    if exporter._takes_records and not seen_here:
         finished = [record, None]
         _last_trace = finished
         try:
@@ -440,13 +440,7 @@ def _finish_trace(record: TraceRecord) -> None:
         return
     try:
         trace = _build_trace(record)
-        if (
-            trace._pending is None
-            or not getattr(exporter, "completes_traces", False)
-            or _hooks.trace_end
-            or _hooks.exporters
-            or STATE.masking_function is not None
-        ):
+        if trace._pending is None or seen_here or not getattr(exporter, "completes_traces", False):
             _complete_now(trace)  # else the exporter completes it (complete_trace), or the first reader
         if _hooks.trace_end:
             _hooks.run(_hooks.trace_end, "spanlog_trace_end", trace)
@@ -654,7 +648,8 @@ def get_finished_trace(request_id: str) -> Trace | None:
         raise InvalidArgumentError(f"a request_id is a string like 'tr-<32 hex digits>', got {request_id!r}")
     found = _export.get_exporter().get_trace(request_id)  # the store's copy carries later tag changes
     if found is None:
-        last = None if _last_trace is None else trace_of(_last_trace)
+        last = _last_trace  # read once: reset() may clear it meanwhile
+        last = None if last is None else trace_of(last)
         if last is not None and last.info.request_id == request_id:
             return complete_trace(last)
     return found
