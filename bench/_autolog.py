@@ -129,6 +129,14 @@ def cpu_cost(fn, n, reps):
     return statistics.median(arms["on"]) * 1e6 - statistics.median(arms["off"]) * 1e6
 
 
+def median_ci(ordered):
+    # a 95% confidence interval of the median of these sorted values, from their order statistics (the
+    # binomial count of values below the median; no assumption about their distribution)
+    n = len(ordered)
+    k = max(0, int((n - 1.96 * n**0.5) / 2))
+    return ordered[k], ordered[n - 1 - k]
+
+
 def measure(fn, reps):
     # "cpu_added_us" too when the script's settings have "cpu_calls" and "cpu_reps"
     disable()
@@ -144,9 +152,11 @@ def measure(fn, reps):
     gc.freeze()
     arms, n = (by_calls if switch is not None else by_batches)(fn, reps)
     off, on, off2 = arms["off"], arms["on"], arms["off2"]
+    added = sorted(b - a for a, b in zip(off, on))
     result = {
         "plain_us": statistics.median(off) * 1e6,
-        "added_us": statistics.median(b - a for a, b in zip(off, on)) * 1e6,
+        "added_us": statistics.median(added) * 1e6,
+        "added_ci_us": [v * 1e6 for v in median_ci(added)],
         "calls": n,
         "reps": len(on),
     }
@@ -359,6 +369,7 @@ def run_repeated(
             if isinstance(field_value, (int, float)):
                 combined[field_name] = statistics.median(float(r[field_name]) for r in per_run)
         combined["runs_added_us"] = [float(r["added_us"]) for r in per_run]
+        combined["runs_added_ci_us"] = [r.get("added_ci_us") for r in per_run]
         merged[key] = combined
     return Outcome(
         data=merged,
@@ -376,8 +387,24 @@ def runs_note(outcomes: dict[str, Outcome], label: str, workloads: dict[str, str
         measured = data.get(key) if data else None
         runs = measured.get("runs_added_us") if isinstance(measured, dict) else None
         if runs and len(runs) > 1:
-            parts.append(f"{title} " + ", ".join(num(v) for v in runs))
-    return (f"{label} adds, run by run (µs): " + "; ".join(parts) + ".") if parts else ""
+            intervals = measured.get("runs_added_ci_us") or [None] * len(runs)
+            parts.append(
+                f"{title} " + ", ".join(_with_ci(v, ci) for v, ci in zip(runs, intervals, strict=True))
+            )
+    if not parts:
+        return ""
+    return (
+        f"{label} adds, run by run, with the 95% confidence interval of each run's median in brackets (µs): "
+        + "; ".join(parts)
+        + "."
+    )
+
+
+def _with_ci(added: float, interval: list[float] | None) -> str:
+    """ "46.1 [38.2, 55.0]", or the figure alone when the run reported no interval."""
+    if not interval or len(interval) != 2:
+        return num(added)
+    return f"{num(added)} [{num(interval[0])}, {num(interval[1])}]"
 
 
 # --- the table --------------------------------------------------------------------------------------------

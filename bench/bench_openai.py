@@ -18,7 +18,7 @@ minus off shows the noise (A/A). MLflow 3.x (bench/.venvs/mlflow, shared with be
 with the workspace's openai version; sqlite tracking store): switching its autolog takes
 milliseconds, so batches of calls alternate instead. Other installed spanlog plugins are skipped.
 
-    python dev.py run python bench/bench_openai.py            # full run (~2 min), prints the table
+    python dev.py run python bench/bench_openai.py            # full run (~12 min), prints the table
     python dev.py run python bench/bench_openai.py --write    # ... and writes it into docs/performance.md
     python dev.py run python bench/bench_openai.py --quick    # smoke test: few, short repetitions
     python dev.py run python bench/bench_openai.py --no-mlflow
@@ -207,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     settings: dict[str, object] = {
         "reps_a": 150 if args.quick else 1500,  # spanlog: one call per arm
-        "reps_b": 60 if args.quick else 600,
+        "reps_b": 60 if args.quick else 1500,
         "mlflow_reps": 3 if args.quick else 11,  # MLflow: batches of calls per arm
         "batch_s": 0.01 if args.quick else 0.05,
         "chunks": 20,
