@@ -370,6 +370,7 @@ def run_repeated(
                 combined[field_name] = statistics.median(float(r[field_name]) for r in per_run)
         combined["runs_added_us"] = [float(r["added_us"]) for r in per_run]
         combined["runs_added_ci_us"] = [r.get("added_ci_us") for r in per_run]
+        combined.pop("added_ci_us", None)  # the first run's: it does not describe the median over the runs
         merged[key] = combined
     return Outcome(
         data=merged,
