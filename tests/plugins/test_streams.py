@@ -103,6 +103,35 @@ def test_break_then_garbage_collection(lib: types.ModuleType) -> None:
     assert the_span().outputs == "a b"
 
 
+@pytest.mark.parametrize("way_out", ["exhausted", "closed", "abandoned"])
+def test_an_ended_stream_leaves_no_reference_cycle(lib: types.ModuleType, way_out: str) -> None:
+    """Once a stream has ended, its proxy, state and span are freed by reference counting: nothing of them
+    waits for the cyclic collector (which would keep each span's record alive until a collection)."""
+    gc.collect()
+    gc.disable()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        span = start_detached_span("stream", span_type="LLM")
+        proxy = span_stream(lib.Stream(["a", "b", "c"]), span, outputs=lambda: "done")
+        if way_out == "exhausted":
+            assert list(proxy) == ["a", "b", "c"]
+        elif way_out == "closed":
+            next(proxy)
+            proxy.close()
+        else:
+            next(proxy)
+        del proxy, span
+        gc.collect()
+        left = {getattr(obj, "__qualname__", None) or type(obj).__name__ for obj in gc.garbage}
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
+    ours = {"StreamState", "LiveSpan", "StreamProxy", "TraceRecord", "span_stream.<locals>.on_finish"}
+    assert not left & ours, left
+    assert the_span().outputs == "done"
+
+
 def test_generator_protocol(lib: types.ModuleType) -> None:
     def gen() -> Any:
         got = yield 1

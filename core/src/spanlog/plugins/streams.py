@@ -92,9 +92,13 @@ class StreamState:
             self.unfinished.pop()
         except IndexError:  # finished already (maybe on another thread: the collector's, say)
             return
-        if self.on_finish is not None:
+        on_finish = self.on_finish
+        # the callbacks are done with: a closure over this state (span_stream's) would otherwise keep the
+        # state, and the span it holds, in a reference cycle that only the cyclic collector frees
+        self.on_finish = self.on_item = None
+        if on_finish is not None:
             try:
-                self.on_finish(reason, error)
+                on_finish(reason, error)
             except Exception as exc:
                 report_internal_error(f"{self.name}: ending a stream", exc)
 
