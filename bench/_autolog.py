@@ -224,6 +224,82 @@ def flush():
 """
 
 
+# the export of an OpenTelemetry-based peer: its TracerProvider's BatchSpanProcessor (its default way to
+# export, on a thread of its own) hands the spans to this exporter, which writes each as a line of JSON into
+# the work dir, as a store or collector would receive them
+OTEL_EXPORT = r"""
+from opentelemetry import context as otel_context
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+
+
+class JsonLinesExporter(SpanExporter):
+    def __init__(self):
+        self.file = open(os.path.join(CFG["workdir"], "spans.jsonl"), "w")
+        self.spans = 0
+
+    def export(self, spans):
+        self.file.write("".join(span.to_json(indent=None) + "\n" for span in spans))
+        self.spans += len(spans)
+        return SpanExportResult.SUCCESS
+
+    def shutdown(self):
+        self.file.close()
+
+
+EXPORTER = JsonLinesExporter()
+
+
+def check():
+    flush()
+    assert EXPORTER.spans > 0, "no span exported"
+"""
+
+
+def otel_instrumentor_setup(module: str, instrumentor: str, distribution: str) -> str:
+    """The setup of a peer that is an OpenTelemetry instrumentor (OpenInference, OpenLLMetry): ``enable`` /
+    ``disable`` instrument and uninstrument it with its own TracerProvider (see ``OTEL_EXPORT``); ``switch``
+    is the off switch every OpenTelemetry instrumentation checks on each call, the context key that
+    suppresses instrumentation, so that it alternates call by call as spanlog's does."""
+    return (
+        OTEL_EXPORT
+        + f"""
+from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY
+from {module} import {instrumentor}
+
+provider = TracerProvider()
+provider.add_span_processor(BatchSpanProcessor(EXPORTER))
+INSTRUMENTOR = {instrumentor}()
+_suppressed = []  # the token of the context that suppresses instrumentation, while it is attached
+
+
+def enable():
+    if not INSTRUMENTOR.is_instrumented_by_opentelemetry:
+        INSTRUMENTOR.instrument(tracer_provider=provider)
+
+
+def disable():
+    switch(True)
+    if INSTRUMENTOR.is_instrumented_by_opentelemetry:
+        INSTRUMENTOR.uninstrument()
+
+
+def switch(on):
+    if on and _suppressed:
+        otel_context.detach(_suppressed.pop())
+    elif not on and not _suppressed:
+        _suppressed.append(otel_context.attach(otel_context.set_value(_SUPPRESS_INSTRUMENTATION_KEY, True)))
+
+
+def flush():
+    provider.force_flush()
+
+
+VERSIONS = {{{distribution!r}: version({distribution!r}), "openai": version("openai")}}
+"""
+    )
+
+
 @dataclass
 class Tracer:
     """One tracer's column: its interpreter, setup snippet and environment."""
@@ -455,8 +531,8 @@ def ratio_target(vs: float | None, min_ratio: float) -> str:
 
 
 def markdown_table(columns: list[str], rows: list[list[str]]) -> list[str]:
-    """The table's lines: numbers right-aligned, the workload and target columns left-aligned."""
-    rule = ["---" if column in ("workload", "target") else "---:" for column in columns]
+    """The table's lines: numbers right-aligned, the first (what is measured) and target columns left-aligned."""
+    rule = ["---" if i == 0 or column == "target" else "---:" for i, column in enumerate(columns)]
     lines = ["| " + " | ".join(columns) + " |", "|" + "|".join(rule) + "|"]
     return lines + ["| " + " | ".join(row) + " |" for row in rows]
 

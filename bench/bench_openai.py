@@ -1,4 +1,4 @@
-"""What OpenAI autolog adds to a ``chat.completions.create`` call: spanlog next to MLflow, in one run.
+"""What OpenAI autolog adds to a ``chat.completions.create`` call: spanlog, MLflow and other peers, in one run.
 
 Why: ``spanlog.openai.autolog()`` promises to trace every call at no noticeable cost. This script times the
 same call through the real OpenAI SDK against an in-process fake transport (an ``httpx``/``httpx2``
@@ -7,6 +7,10 @@ same with and without tracing:
 
     A  ``client.chat.completions.create(...)``, non-streamed, in µs per call;
     B  the same call with ``stream=True`` (20 content chunks, a finish chunk and a usage chunk), consumed.
+
+Next to it, the other peers with their defaults, each in a fresh process measured the same way as spanlog:
+OpenInference's and OpenLLMetry's OpenAI instrumentors, Langfuse's ``langfuse.openai``, and the floor of any
+tracer built on OpenTelemetry, a bare SDK span around the call.
 
 For each, "adds" is the time added on the caller's thread, and "CPU added incl. export" the CPU time of the
 whole process per call, the tracer's background export included (batches of calls, each then flushed).
@@ -18,10 +22,10 @@ minus off shows the noise (A/A). MLflow 3.x (bench/.venvs/mlflow, shared with be
 with the workspace's openai version; sqlite tracking store): switching its autolog takes
 milliseconds, so batches of calls alternate instead. Other installed spanlog plugins are skipped.
 
-    python dev.py run python bench/bench_openai.py            # full run (~12 min), prints the table
+    python dev.py run python bench/bench_openai.py            # full run (~18 min), prints the table
     python dev.py run python bench/bench_openai.py --write    # ... and writes it into docs/performance.md
     python dev.py run python bench/bench_openai.py --quick    # smoke test: few, short repetitions
-    python dev.py run python bench/bench_openai.py --no-mlflow
+    python dev.py run python bench/bench_openai.py --no-mlflow    # spanlog alone
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _autolog as autolog
-from _report import count, num, verdict
+from _report import count, num, ratio, times, verdict
 
 NAME = "bench_openai"  # its doc markers: <!-- bench_openai:start --> ... <!-- bench_openai:end -->
 MLFLOW_PROBE = "import mlflow, mlflow.config; mlflow.config.enable_async_logging"
@@ -138,6 +142,138 @@ def check():
 VERSIONS = {"mlflow": version("mlflow"), "openai": version("openai")}
 """
 
+# the floor of an OpenTelemetry-based tracer, in the workspace interpreter (spanlog is built on the SDK): a span
+# around the call, made current while the SDK runs and ended when the response, or the stream, is done;
+# nothing recorded. A stream is handed on through a generator that ends the span with it.
+OTEL_FLOOR_SETUP = (
+    autolog.OTEL_EXPORT
+    + r"""
+from opentelemetry import trace as otel_trace
+from openai.resources.chat.completions import Completions
+
+provider = TracerProvider()
+provider.add_span_processor(BatchSpanProcessor(EXPORTER))
+tracer = provider.get_tracer("bench")
+_plain = Completions.create
+
+
+def _ending(stream, span):
+    try:
+        yield from stream
+    finally:
+        span.end()
+
+
+def _traced(self, *args, **kwargs):
+    span = tracer.start_span("chat.completions.create")
+    try:
+        with otel_trace.use_span(span):
+            result = _plain(self, *args, **kwargs)
+    except BaseException:
+        span.end()
+        raise
+    if kwargs.get("stream"):
+        return _ending(result, span)
+    span.end()
+    return result
+
+
+SWITCH_INSTALLS = True
+
+
+def switch(on):
+    Completions.create = _traced if on else _plain
+
+
+def enable():
+    switch(True)
+
+
+def disable():
+    switch(False)
+
+
+def flush():
+    provider.force_flush()
+
+
+VERSIONS = {"opentelemetry-sdk": version("opentelemetry-sdk"), "openai": version("openai")}
+"""
+)
+
+# Langfuse's OpenAI integration patches the SDK when ``langfuse.openai`` is imported (the method, and the
+# iteration of every Stream), with no switch of its own: ``switch`` puts the SDK's attributes or Langfuse's in
+# place. Its client gets the JSON-lines exporter in place of the OTLP one (no Langfuse server here).
+LANGFUSE_SETUP = (
+    autolog.OTEL_EXPORT
+    + r"""
+from openai.resources.chat.completions import Completions
+
+_SWAPPED = [(Completions, "create"), (openai.Stream, "__iter__")]
+_plain = [vars(owner)[name] for owner, name in _SWAPPED]
+import langfuse.openai  # noqa: E402  patches the SDK
+from langfuse import Langfuse  # noqa: E402
+
+_traced = [vars(owner)[name] for owner, name in _SWAPPED]
+assert _traced != _plain, "langfuse.openai patched nothing"
+langfuse_client = Langfuse(
+    public_key="pk-lf-bench", secret_key="sk-lf-bench", base_url="http://127.0.0.1:9", span_exporter=EXPORTER
+)
+SWITCH_INSTALLS = True
+
+
+def switch(on):
+    for (owner, name), plain, traced in zip(_SWAPPED, _plain, _traced):
+        setattr(owner, name, traced if on else plain)
+
+
+def enable():
+    switch(True)
+
+
+def disable():
+    switch(False)
+
+
+def flush():
+    langfuse_client.flush()
+
+
+VERSIONS = {"langfuse": version("langfuse"), "openai": version("openai")}
+"""
+)
+
+# the other peers: (label, title in the tables, virtualenv name or None for the workspace's, requirements,
+# probe, setup)
+PEERS = [
+    ("otel", "OpenTelemetry span only (floor)", None, [], "", OTEL_FLOOR_SETUP),
+    (
+        "openinference",
+        "OpenInference",
+        "openinference",
+        ["openinference-instrumentation-openai", "opentelemetry-sdk"],
+        "import openinference.instrumentation.openai, opentelemetry.sdk",
+        autolog.otel_instrumentor_setup(
+            "openinference.instrumentation.openai",
+            "OpenAIInstrumentor",
+            "openinference-instrumentation-openai",
+        ),
+    ),
+    (
+        "openllmetry",
+        "OpenLLMetry",
+        "openllmetry",
+        ["opentelemetry-instrumentation-openai", "opentelemetry-sdk"],
+        "import opentelemetry.instrumentation.openai, opentelemetry.sdk",
+        autolog.otel_instrumentor_setup(
+            "opentelemetry.instrumentation.openai",
+            "OpenAIInstrumentor",
+            "opentelemetry-instrumentation-openai",
+        ),
+    ),
+    ("langfuse", "Langfuse", "langfuse", ["langfuse"], "import langfuse.openai", LANGFUSE_SETUP),
+]
+
 WORKLOAD = r"""
 report({"a": measure(call, CFG["reps_a"]), "b": measure(call_stream, CFG["reps_b"]), "versions": VERSIONS})
 """
@@ -146,6 +282,50 @@ report({"a": measure(call, CFG["reps_a"]), "b": measure(call_stream, CFG["reps_b
 def mlflow_python() -> str:
     """bench/.venvs/mlflow (bench_core's) with the workspace's openai version (the same SDK on both sides)."""
     return autolog.peer_python("mlflow", autolog.MLFLOW_REQUIREMENTS, MLFLOW_PROBE, ["openai"])
+
+
+def peer_tracer(
+    label: str, title: str, venv: str | None, requirements: list[str], probe: str, setup: str
+) -> autolog.Tracer:
+    """A peer of ``PEERS``: its virtualenv (built on first use, with the workspace's openai version), or the
+    workspace's interpreter when it needs nothing spanlog does not already have."""
+    if venv is None:
+        return autolog.Tracer(label, sys.executable, setup, autolog.clean_env())
+    python = autolog.peer_python(venv, requirements, probe, ["openai"])
+    return autolog.Tracer(label, python, setup, autolog.clean_env())
+
+
+def peers_table(outcomes: dict[str, autolog.Outcome]) -> list[str]:
+    """Every tracer's added time side by side, as a multiple of spanlog's, with its CPU incl. export."""
+    titles = {"spanlog": "spanlog (median of the processes)", "mlflow": "MLflow"}
+    titles.update({label: title for label, title, *_ in PEERS})
+    columns = ["tracer", "A adds (µs/call)", "B adds (µs/call)", "A: x spanlog", "B: x spanlog"]
+    columns.append("CPU added incl. export, A / B (µs/call)")
+    rows = []
+    for label, title in titles.items():
+        if label not in outcomes:
+            continue
+        added = [autolog.value(outcomes, label, key, "added_us") for key in ("a", "b")]
+        vs = [
+            times(ratio(value, autolog.value(outcomes, "spanlog", key, "added_us")))
+            for value, key in zip(added, ("a", "b"), strict=True)
+        ]
+        cpu = " / ".join(num(autolog.value(outcomes, label, key, "cpu_added_us")) for key in ("a", "b"))
+        rows.append([title, num(added[0]), num(added[1]), *vs, cpu])
+    return autolog.markdown_table(columns, rows)
+
+
+PEERS_NOTE = (
+    "The other tracers, each in a fresh process with its defaults, measured like spanlog (single calls "
+    "in random order, off, on, off again, 1 process each): the OpenTelemetry floor is a span around the call, "
+    "made current while the SDK runs and ended with the response or the stream (handed on through a "
+    "generator), nothing recorded, in the workspace's interpreter; OpenInference and OpenLLMetry are "
+    "switched off between calls by OpenTelemetry's suppress-instrumentation context key, which their "
+    "wrappers check on every call; Langfuse, which patches the SDK on import, by putting the SDK's own "
+    "attributes back. The three OpenTelemetry-based ones export with a `BatchSpanProcessor` to an exporter "
+    "writing each span as a line of JSON in a temp dir (Langfuse's client is given it in place of its OTLP "
+    "exporter)."
+)
 
 
 def render(outcomes: dict[str, autolog.Outcome], settings: dict[str, object]) -> str:
@@ -199,7 +379,11 @@ def render(outcomes: dict[str, autolog.Outcome], settings: dict[str, object]) ->
         "flush, so that writing the traces to the store is counted too."
     )
     notes.append(autolog.SPANLOG_NOTE)
-    return autolog.compose(autolog.markdown_table(columns, rows), notes, outcomes)
+    lines = autolog.markdown_table(columns, rows)
+    if any(label in outcomes for label, *_ in PEERS):
+        lines += ["", "All the tracers in the same run:", "", *peers_table(outcomes)]
+        notes.append(PEERS_NOTE)
+    return autolog.compose(lines, notes, outcomes)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -222,8 +406,9 @@ def main(argv: list[str] | None = None) -> int:
         )
     }
     if not args.no_mlflow:
-        mlflow = autolog.mlflow_tracer(mlflow_python(), "openai", MLFLOW_SETUP)
-        outcomes.update(autolog.run_all([mlflow], PRELUDE, WORKLOAD, settings, NAME))
+        tracers = [autolog.mlflow_tracer(mlflow_python(), "openai", MLFLOW_SETUP)]
+        tracers += [peer_tracer(*peer) for peer in PEERS]
+        outcomes.update(autolog.run_all(tracers, PRELUDE, WORKLOAD, settings, NAME))
     return autolog.finish(render(outcomes, settings), outcomes, args.write, NAME, "OpenAI autolog", started)
 
 
