@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -243,11 +244,22 @@ VERSIONS = {"langfuse": version("langfuse"), "openai": version("openai")}
 """
 )
 
-# the other peers: (label, title in the tables, virtualenv name or None for the workspace's, requirements,
-# probe, setup)
+
+@dataclass(frozen=True)
+class Peer:
+    """One of the other tracers of the second table."""
+
+    label: str
+    title: str
+    venv: str | None  # its virtualenv under bench/.venvs, or None for the workspace's interpreter
+    requirements: list[str]
+    probe: str  # what must import in the virtualenv
+    setup: str
+
+
 PEERS = [
-    ("otel", "OpenTelemetry span only (floor)", None, [], "", OTEL_FLOOR_SETUP),
-    (
+    Peer("otel", "OpenTelemetry span only (floor)", None, [], "", OTEL_FLOOR_SETUP),
+    Peer(
         "openinference",
         "OpenInference",
         "openinference",
@@ -259,7 +271,7 @@ PEERS = [
             "openinference-instrumentation-openai",
         ),
     ),
-    (
+    Peer(
         "openllmetry",
         "OpenLLMetry",
         "openllmetry",
@@ -271,7 +283,7 @@ PEERS = [
             "opentelemetry-instrumentation-openai",
         ),
     ),
-    ("langfuse", "Langfuse", "langfuse", ["langfuse"], "import langfuse.openai", LANGFUSE_SETUP),
+    Peer("langfuse", "Langfuse", "langfuse", ["langfuse"], "import langfuse.openai", LANGFUSE_SETUP),
 ]
 
 WORKLOAD = r"""
@@ -284,21 +296,19 @@ def mlflow_python() -> str:
     return autolog.peer_python("mlflow", autolog.MLFLOW_REQUIREMENTS, MLFLOW_PROBE, ["openai"])
 
 
-def peer_tracer(
-    label: str, title: str, venv: str | None, requirements: list[str], probe: str, setup: str
-) -> autolog.Tracer:
-    """A peer of ``PEERS``: its virtualenv (built on first use, with the workspace's openai version), or the
+def peer_tracer(peer: Peer) -> autolog.Tracer:
+    """A peer's column: its virtualenv (built on first use, with the workspace's openai version), or the
     workspace's interpreter when it needs nothing spanlog does not already have."""
-    if venv is None:
-        return autolog.Tracer(label, sys.executable, setup, autolog.clean_env())
-    python = autolog.peer_python(venv, requirements, probe, ["openai"])
-    return autolog.Tracer(label, python, setup, autolog.clean_env())
+    python = sys.executable
+    if peer.venv is not None:
+        python = autolog.peer_python(peer.venv, peer.requirements, peer.probe, ["openai"])
+    return autolog.Tracer(peer.label, python, peer.setup, autolog.clean_env())
 
 
 def peers_table(outcomes: dict[str, autolog.Outcome]) -> list[str]:
     """Every tracer's added time side by side, as a multiple of spanlog's, with its CPU incl. export."""
     titles = {"spanlog": "spanlog (median of the processes)", "mlflow": "MLflow"}
-    titles.update({label: title for label, title, *_ in PEERS})
+    titles.update({peer.label: peer.title for peer in PEERS})
     columns = ["tracer", "A adds (µs/call)", "B adds (µs/call)", "A: x spanlog", "B: x spanlog"]
     columns.append("CPU added incl. export, A / B (µs/call)")
     rows = []
@@ -316,8 +326,9 @@ def peers_table(outcomes: dict[str, autolog.Outcome]) -> list[str]:
 
 
 PEERS_NOTE = (
-    "The other tracers, each in a fresh process with its defaults, measured like spanlog (single calls "
-    "in random order, off, on, off again, 1 process each): the OpenTelemetry floor is a span around the call, "
+    "OpenInference, OpenLLMetry, Langfuse and the OpenTelemetry floor, each in a fresh process with its "
+    "defaults, are measured as spanlog is (single calls in random order, off, on, off again; one process "
+    "each): the OpenTelemetry floor is a span around the call, "
     "made current while the SDK runs and ended with the response or the stream (handed on through a "
     "generator), nothing recorded, in the workspace's interpreter; OpenInference and OpenLLMetry are "
     "switched off between calls by OpenTelemetry's suppress-instrumentation context key, which their "
@@ -380,7 +391,7 @@ def render(outcomes: dict[str, autolog.Outcome], settings: dict[str, object]) ->
     )
     notes.append(autolog.SPANLOG_NOTE)
     lines = autolog.markdown_table(columns, rows)
-    if any(label in outcomes for label, *_ in PEERS):
+    if any(peer.label in outcomes for peer in PEERS):
         lines += ["", "All the tracers in the same run:", "", *peers_table(outcomes)]
         notes.append(PEERS_NOTE)
     return autolog.compose(lines, notes, outcomes)
@@ -407,7 +418,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     if not args.no_mlflow:
         tracers = [autolog.mlflow_tracer(mlflow_python(), "openai", MLFLOW_SETUP)]
-        tracers += [peer_tracer(*peer) for peer in PEERS]
+        tracers += [peer_tracer(peer) for peer in PEERS]
         outcomes.update(autolog.run_all(tracers, PRELUDE, WORKLOAD, settings, NAME))
     return autolog.finish(render(outcomes, settings), outcomes, args.write, NAME, "OpenAI autolog", started)
 
