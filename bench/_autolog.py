@@ -250,6 +250,12 @@ class JsonLinesExporter(SpanExporter):
 EXPORTER = JsonLinesExporter()
 
 
+def exporting_provider():
+    provider = TracerProvider()
+    provider.add_span_processor(BatchSpanProcessor(EXPORTER))
+    return provider
+
+
 def check():
     flush()
     assert EXPORTER.spans > 0, "no span exported"
@@ -267,8 +273,7 @@ def otel_instrumentor_setup(module: str, instrumentor: str, distribution: str) -
 from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY
 from {module} import {instrumentor}
 
-provider = TracerProvider()
-provider.add_span_processor(BatchSpanProcessor(EXPORTER))
+provider = exporting_provider()
 INSTRUMENTOR = {instrumentor}()
 _suppressed = []  # the token of the context that suppresses instrumentation, while it is attached
 

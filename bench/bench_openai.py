@@ -152,8 +152,7 @@ OTEL_FLOOR_SETUP = (
 from opentelemetry import trace as otel_trace
 from openai.resources.chat.completions import Completions
 
-provider = TracerProvider()
-provider.add_span_processor(BatchSpanProcessor(EXPORTER))
+provider = exporting_provider()
 tracer = provider.get_tracer("bench")
 _plain = Completions.create
 
