@@ -228,7 +228,6 @@ def flush():
 # export, on a thread of its own) hands the spans to this exporter, which writes each as a line of JSON into
 # the work dir, as a store or collector would receive them
 OTEL_EXPORT = r"""
-from opentelemetry import context as otel_context
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
@@ -270,6 +269,7 @@ def otel_instrumentor_setup(module: str, instrumentor: str, distribution: str) -
     return (
         OTEL_EXPORT
         + f"""
+from opentelemetry import context as otel_context
 from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY
 from {module} import {instrumentor}
 
