@@ -123,9 +123,22 @@ def switch(on):
     spanlog.openai.autolog(log_traces=on)
 
 
+def inside(fn):
+    # fn called inside a traced function of the user's: a span of their own around it, in every arm
+    def traced():
+        with spanlog.start_span("agent"):
+            fn()
+
+    return traced
+
+
 def check():
     trace = spanlog.get_last_active_trace()
-    assert trace is not None and trace.data.spans[0].name == "chat.completions.create", trace
+    names = [span.name for span in trace.data.spans] if trace is not None else None
+    assert names in (["chat.completions.create"], ["agent", "chat.completions.create"]), names
+    if len(names) == 2:
+        agent, call = trace.data.spans
+        assert call.parent_id == agent.span_id, (call.parent_id, agent.span_id)
     assert trace.info.token_usage == {"input_tokens": 41, "output_tokens": 39, "total_tokens": 80}
 
 
@@ -289,6 +302,18 @@ WORKLOAD = r"""
 report({"a": measure(call, CFG["reps_a"]), "b": measure(call_stream, CFG["reps_b"]), "versions": VERSIONS})
 """
 
+# spanlog also measures the same calls inside a traced function of the user's ("a_in", "b_in"): the case of
+# an agent, where the call is a child span and its trace ends and is exported with the user's function
+SPANLOG_WORKLOAD = r"""
+report({
+    "a": measure(call, CFG["reps_a"]),
+    "b": measure(call_stream, CFG["reps_b"]),
+    "a_in": measure(inside(call), CFG["reps_a"]),
+    "b_in": measure(inside(call_stream), CFG["reps_b"]),
+    "versions": VERSIONS,
+})
+"""
+
 
 def mlflow_python() -> str:
     """bench/.venvs/mlflow (bench_core's) with the workspace's openai version (the same SDK on both sides)."""
@@ -322,6 +347,35 @@ def peers_table(outcomes: dict[str, autolog.Outcome]) -> list[str]:
         cpu = " / ".join(num(autolog.value(outcomes, label, key, "cpu_added_us")) for key in ("a", "b"))
         rows.append([title, num(added[0]), num(added[1]), *vs, cpu])
     return autolog.markdown_table(columns, rows)
+
+
+def inside_table(outcomes: dict[str, autolog.Outcome], chunks: object) -> list[str]:
+    """spanlog's rows for the calls made inside a traced function (``a_in``, ``b_in``), when measured."""
+    columns = ["workload", "no tracing (µs/call)", "spanlog adds (µs/call)", "A/A noise (µs/call)"]
+    columns += ["CPU added incl. export (µs/call)", "target"]
+    rows = []
+    for title, key in (
+        ("A. `chat.completions.create`, non-streamed, inside a traced function", "a_in"),
+        (
+            f"B. `chat.completions.create(stream=True)`, {chunks} content chunks, inside a traced function",
+            "b_in",
+        ),
+    ):
+        added = autolog.value(outcomes, "spanlog", key, "added_us")
+        if added is None:
+            return []
+        cells = [num(autolog.value(outcomes, "spanlog", key, field)) for field in ("plain_us", "noise_us")]
+        cpu = num(autolog.value(outcomes, "spanlog", key, "cpu_added_us"))
+        target = verdict(f"spanlog adds ≤ {MAX_ADDED_US:.0f} µs", added, lambda v: v <= MAX_ADDED_US)
+        rows.append([title, cells[0], num(added), cells[1], cpu, target])
+    return autolog.markdown_table(columns, rows)
+
+
+INSIDE_NOTE = (
+    "Inside a traced function: the same calls made inside a span of the user's (`spanlog.start_span`) in "
+    'every arm, so that "no tracing" includes that span and "adds" is what autolog adds to a call that is a '
+    "child span, as in an agent; measured in the same processes as A and B, after them."
+)
 
 
 PEERS_NOTE = (
@@ -371,7 +425,7 @@ def render(outcomes: dict[str, autolog.Outcome], settings: dict[str, object]) ->
         "the store while the calls go on: what that takes from the caller (its share of the GIL) falls on all "
         'three arms alike, so "adds" is the work done on the caller\'s thread (the queue is flushed every 50 '
         "repetitions, outside the timing); the table shows the median over the processes. "
-        + autolog.runs_note(outcomes, "spanlog", {"a": "A", "b": "B"})
+        + autolog.runs_note(outcomes, "spanlog", {"a": "A", "b": "B", "a_in": "A inside", "b_in": "B inside"})
     ]
     if have_mlflow:
         m = [autolog.value(outcomes, "mlflow", key, "plain_us") for key in ("a", "b")]
@@ -390,6 +444,10 @@ def render(outcomes: dict[str, autolog.Outcome], settings: dict[str, object]) ->
     )
     notes.append(autolog.SPANLOG_NOTE)
     lines = autolog.markdown_table(columns, rows)
+    inside = inside_table(outcomes, settings["chunks"])
+    if inside:
+        lines += ["", "The same calls inside a traced function of the user's (spanlog):", "", *inside]
+        notes.append(INSIDE_NOTE)
     if any(peer.label in outcomes for peer in PEERS):
         lines += ["", "All the tracers in the same run:", "", *peers_table(outcomes)]
         notes.append(PEERS_NOTE)
@@ -412,7 +470,12 @@ def main(argv: list[str] | None = None) -> int:
     settings["spanlog_runs"] = spanlog_runs
     outcomes = {
         "spanlog": autolog.run_repeated(
-            autolog.spanlog_tracer("openai", SPANLOG_SETUP), spanlog_runs, PRELUDE, WORKLOAD, settings, NAME
+            autolog.spanlog_tracer("openai", SPANLOG_SETUP),
+            spanlog_runs,
+            PRELUDE,
+            SPANLOG_WORKLOAD,
+            settings,
+            NAME,
         )
     }
     if not args.no_mlflow:
