@@ -349,25 +349,36 @@ def peers_table(outcomes: dict[str, autolog.Outcome]) -> list[str]:
     return autolog.markdown_table(columns, rows)
 
 
+def workload_titles(chunks: object) -> dict[str, str]:
+    """The titles of workloads A and B in the tables."""
+    return {
+        "a": "A. `chat.completions.create`, non-streamed",
+        "b": f"B. `chat.completions.create(stream=True)`, {chunks} content chunks, read to the end",
+    }
+
+
+def added_target(added: float | None) -> str:
+    """The verdict on spanlog's target of adding at most ``MAX_ADDED_US`` per call."""
+    return verdict(f"spanlog adds ≤ {MAX_ADDED_US:.0f} µs", added, lambda v: v <= MAX_ADDED_US)
+
+
 def inside_table(outcomes: dict[str, autolog.Outcome], chunks: object) -> list[str]:
     """spanlog's rows for the calls made inside a traced function (``a_in``, ``b_in``), when measured."""
     columns = ["workload", "no tracing (µs/call)", "spanlog adds (µs/call)", "A/A noise (µs/call)"]
     columns += ["CPU added incl. export (µs/call)", "target"]
     rows = []
-    for title, key in (
-        ("A. `chat.completions.create`, non-streamed, inside a traced function", "a_in"),
-        (
-            f"B. `chat.completions.create(stream=True)`, {chunks} content chunks, inside a traced function",
-            "b_in",
-        ),
-    ):
-        added = autolog.value(outcomes, "spanlog", key, "added_us")
+    for key, title in workload_titles(chunks).items():
+        measured = key + "_in"
+        added = autolog.value(outcomes, "spanlog", measured, "added_us")
         if added is None:
             return []
-        cells = [num(autolog.value(outcomes, "spanlog", key, field)) for field in ("plain_us", "noise_us")]
-        cpu = num(autolog.value(outcomes, "spanlog", key, "cpu_added_us"))
-        target = verdict(f"spanlog adds ≤ {MAX_ADDED_US:.0f} µs", added, lambda v: v <= MAX_ADDED_US)
-        rows.append([title, cells[0], num(added), cells[1], cpu, target])
+        plain, noise, cpu = (
+            num(autolog.value(outcomes, "spanlog", measured, field))
+            for field in ("plain_us", "noise_us", "cpu_added_us")
+        )
+        rows.append(
+            [f"{title}, inside a traced function", plain, num(added), noise, cpu, added_target(added)]
+        )
     return autolog.markdown_table(columns, rows)
 
 
@@ -398,17 +409,10 @@ def render(outcomes: dict[str, autolog.Outcome], settings: dict[str, object]) ->
     columns = autolog.header(outcomes, "call")
     columns.append("CPU added incl. export: spanlog" + (" / MLflow" if have_mlflow else "") + " (µs/call)")
     columns.append("target")
-    workloads = [
-        ("A. `chat.completions.create`, non-streamed", "a"),
-        (
-            f"B. `chat.completions.create(stream=True)`, {settings['chunks']} content chunks, read to the end",
-            "b",
-        ),
-    ]
     rows = []
-    for title, key in workloads:
+    for key, title in workload_titles(settings["chunks"]).items():
         added = autolog.value(outcomes, "spanlog", key, "added_us")
-        target = verdict(f"spanlog adds ≤ {MAX_ADDED_US:.0f} µs", added, lambda v: v <= MAX_ADDED_US)
+        target = added_target(added)
         cpu = [num(autolog.value(outcomes, "spanlog", key, "cpu_added_us"))]
         if have_mlflow:
             target += "; " + autolog.ratio_target(autolog.mlflow_ratio(outcomes, key), MIN_MLFLOW_RATIO)
