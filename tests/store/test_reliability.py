@@ -13,11 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, event, text
 
 import spanlog
 from spanlog.export.store_exporter import StoreExporter
-from spanlog.store.sqlalchemy_store import SqlAlchemyStore
+from spanlog.store.migrations import HEAD, current_revision, upgrade
+from spanlog.store.sqlalchemy_store import SqlAlchemyStore, _make_engine
 from spanlog.tracing import state
 
 
@@ -267,6 +268,45 @@ def test_eight_processes_write_one_sqlite_file(tmp_path: Path) -> None:
     assert all(len(t.data.spans) == 5 for t in page.traces)
     assert len(store.list_experiments()) == 2  # Default and one "parallel", however many processes raced
     store.close()
+
+
+def test_a_store_opened_while_another_migrates_waits_for_it(store_uri: str) -> None:
+    # one migration pauses halfway through the schema (two tables made, the rest not); a store opened then,
+    # as another process would, must wait for it instead of seeing half a schema and giving up
+    first = _make_engine(store_uri)
+    halfway, release = threading.Event(), threading.Event()
+    created = []
+
+    @event.listens_for(first, "after_cursor_execute")
+    def pause(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.lstrip().upper().startswith("CREATE TABLE"):
+            created.append(statement)
+            if len(created) == 2:
+                halfway.set()
+                release.wait(30)
+
+    failures: list[BaseException] = []
+
+    def migrate() -> None:
+        try:
+            upgrade(first)
+        except BaseException as exc:
+            failures.append(exc)
+
+    migrating = threading.Thread(target=migrate)
+    migrating.start()
+    try:
+        assert halfway.wait(30)
+        threading.Timer(0.5, release.set).start()
+        second = SqlAlchemyStore(store_uri)  # waits for the first migration, then finds the schema made
+    finally:
+        release.set()
+        migrating.join(30)
+    assert failures == []
+    assert current_revision(second.engine) == HEAD
+    assert [e.name for e in second.list_experiments()] == ["Default"]
+    second.close()
+    first.dispose()
 
 
 def test_store_refuses_a_newer_schema(tmp_path: Path) -> None:
