@@ -29,10 +29,8 @@ _logger = logging.getLogger("spanlog.store")
 _RETRY_FOR_S = 60.0
 
 
-def current_revision(engine: Engine | Connection) -> str | None:
+def current_revision(engine: Engine) -> str | None:
     """The revision the database is at, or None for an empty database."""
-    if isinstance(engine, Connection):
-        return _revision(engine)
     with engine.connect() as conn:
         return _revision(conn)
 
