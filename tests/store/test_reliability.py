@@ -309,6 +309,25 @@ def test_a_store_opened_while_another_migrates_waits_for_it(store_uri: str) -> N
     first.dispose()
 
 
+def test_a_migration_that_keeps_failing_gives_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    import spanlog.store.migrations as migrations
+
+    attempts = []
+
+    def failing(conn: Any, revision: Any) -> None:
+        attempts.append(revision)
+        raise OperationalError("CREATE TABLE experiments", {}, Exception("disk I/O error"))
+
+    monkeypatch.setattr(migrations, "_run_alembic", failing)
+    with pytest.raises(spanlog.exceptions.StoreError, match=r"could not migrate .* disk I/O error"):
+        SqlAlchemyStore(f"sqlite:///{tmp_path / 'failing.db'}")
+    assert attempts == [None] * migrations._ATTEMPTS  # tried a few times, each from an empty database
+
+
 def test_store_refuses_a_newer_schema(tmp_path: Path) -> None:
     uri = f"sqlite:///{tmp_path / 'new.db'}"
     SqlAlchemyStore(uri).close()
