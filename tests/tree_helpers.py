@@ -56,15 +56,16 @@ def event_names(span: Any) -> list[str]:
 
 
 def watch_finishes(proxy: Any) -> list[tuple[str, str | None]]:
-    """A list that receives ``(reason, exception type name)`` each time a stream proxy's finish callback
-    runs (the span's end then goes on as before)."""
+    """A list that receives ``(reason, exception type name)`` each time a stream proxy finishes (a
+    ``span_stream`` proxy ends its span first; a callback of the proxy's own still runs after)."""
     finishes: list[tuple[str, str | None]] = []
     state = proxy._self_state
     on_finish = state.on_finish
 
     def counting(reason: str, error: BaseException | None) -> None:
         finishes.append((reason, type(error).__name__ if error else None))
-        on_finish(reason, error)
+        if on_finish is not None:
+            on_finish(reason, error)
 
     state.on_finish = counting
     return finishes

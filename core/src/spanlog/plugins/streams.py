@@ -15,6 +15,10 @@ reason               when
 ==================== ===================================================================================
 
 Every other attribute reaches the wrapped stream, and ``isinstance`` sees its class.
+
+A twin (see :func:`span_stream`) does the same without a proxy: an instance of a subclass of the stream's
+class that shares the stream's ``__dict__`` and takes the proxy's methods for iteration, ``close`` and
+``with``; span_stream hands one out when nothing runs per item and the stream's class allows it.
 """
 
 from __future__ import annotations
@@ -40,7 +44,7 @@ _UNCOUNTED = sys.maxsize  # a counted loop pairs each item with one of this many
 class StreamState:
     """What two proxies of one stream share (a stream manager and the stream it enters into)."""
 
-    __slots__ = ("collect", "items", "left", "name", "on_finish", "on_item", "unfinished")
+    __slots__ = ("collect", "items", "left", "name", "on_finish", "on_item", "outputs", "span", "unfinished")
 
     def __init__(
         self,
@@ -48,10 +52,15 @@ class StreamState:
         on_finish: Callable[[str, BaseException | None], Any] | None,
         name: str,
         collect: list[tuple[Any, int]] | None = None,
+        span: Any = None,
+        outputs: Callable[[], Any] | None = None,
     ) -> None:
         self.on_item = on_item
         self.on_finish = on_finish
         self.name = name
+        # span_stream's: the span to end (see end_stream_span) before on_finish runs, and its outputs
+        self.span = span
+        self.outputs = outputs
         self.items = 0
         # one token, taken by the first finish: list.pop is atomic, so the end runs once without a lock
         self.unfinished = [True]
@@ -92,10 +101,20 @@ class StreamState:
             self.unfinished.pop()
         except IndexError:  # finished already (maybe on another thread: the collector's, say)
             return
+        span = self.span
+        if span is not None:
+            self.span = None
+            try:
+                if reason == "exhausted" and self.outputs is None:
+                    span.end()  # read to the end: nothing to record but the end (the usual case, kept short)
+                else:
+                    end_stream_span(span, reason, error, self.count, self.outputs)
+            except Exception as exc:
+                report_internal_error(f"{self.name}: ending a stream", exc)
         on_finish = self.on_finish
-        # the callbacks are done with: a closure over this state (span_stream's) would otherwise keep the
-        # state, and the span it holds, in a reference cycle that only the cyclic collector frees
-        self.on_finish = self.on_item = None
+        # the callbacks are done with: a closure over this state would otherwise keep the state in a
+        # reference cycle that only the cyclic collector frees
+        self.on_finish = self.on_item = self.outputs = None
         if on_finish is not None:
             try:
                 on_finish(reason, error)
@@ -115,10 +134,11 @@ class _StreamProxyBase(wrapt.ObjectProxy):
         name: str = "stream",
         state: StreamState | None = None,
         collect: list[tuple[Any, int]] | None = None,
+        items: Any = None,
     ) -> None:
         super().__init__(wrapped)
         self._self_state = state if state is not None else StreamState(on_item, on_finish, name, collect)
-        self._self_iter: Any = None
+        self._self_iter: Any = items  # the iterator to read, when the caller knows it (see span_stream)
 
     @property
     def finished(self) -> bool:
@@ -130,14 +150,15 @@ class _StreamProxyBase(wrapt.ObjectProxy):
         proper, a proxy of that stream sharing this state."""
         if entered is self.__wrapped__:
             return self
-        return type(self)(entered, state=self._self_state)
+        proxy_class = StreamProxy if isinstance(self, StreamProxy) else AsyncStreamProxy
+        return proxy_class(entered, state=self._self_state)
 
     def __del__(self) -> None:
         try:
             state = self._self_state
         except AttributeError:  # __init__ never finished
             return
-        if not state.finished:
+        if state.unfinished:
             state.finish("abandoned")
 
 
@@ -312,6 +333,77 @@ class AsyncStreamProxy(_StreamProxyBase):
             self._self_state.finish("exited", exc)
 
 
+# -- twins: the stream's own class, without a proxy in between ----------------------------------------------
+
+_TWIN_METHODS = {
+    False: ("__iter__", "__next__", "close", "__enter__", "__exit__"),
+    True: ("__aiter__", "__anext__", "close", "aclose", "__aenter__", "__aexit__"),
+}
+_twin_classes: dict[tuple[type, bool], type | None] = {}
+
+
+def _twin_class(cls: type, is_async: bool) -> type | None:
+    """The twin class of ``cls``: a subclass whose instances share a stream's ``__dict__`` and take over its
+    iteration, close and ``with`` with the proxy's methods. None for a class whose instances keep state
+    outside their ``__dict__`` (slots), finalize themselves (``__del__``), are generators (``send``) or
+    handle their own attributes (``__setattr__``, ``__getattribute__``): a proxy wraps those. Made once per
+    class."""
+    key = (cls, is_async)
+    if key in _twin_classes:
+        return _twin_classes[key]
+    twin: type | None = None
+    proxy_class: Any = AsyncStreamProxy if is_async else StreamProxy
+    try:
+        own_state = any(vars(k).get("__slots__") not in (None, ()) for k in cls.__mro__ if k is not object)
+        plain = (
+            cls.__dictoffset__
+            and cls.__setattr__ is object.__setattr__
+            and cls.__getattribute__ is object.__getattribute__
+            and not hasattr(cls, "send")
+            and not hasattr(cls, "__del__")
+        )
+        if plain and not own_state:
+            namespace: dict[str, Any] = {
+                "__slots__": ("__wrapped__", "_self_iter", "_self_state"),
+                "__module__": cls.__module__,
+                "__qualname__": cls.__qualname__,
+                "__del__": _StreamProxyBase.__del__,
+                "_follow": _StreamProxyBase._follow,
+            }
+            for name in _TWIN_METHODS[is_async]:
+                if hasattr(cls, name):
+                    namespace[name] = getattr(proxy_class, name)
+            if is_async:
+                namespace["_closing"] = AsyncStreamProxy._closing
+            else:
+                namespace["__iter__"] = StreamProxy._iterate  # the proxy's __iter__ without its check
+            twin = type(cls.__name__, (cls,), namespace)
+            object.__new__(twin)  # a class whose instances object.__new__ cannot make gets a proxy
+    except Exception:  # a class that refuses subclasses (final, or a metaclass that objects): not an error
+        twin = None
+    if len(_twin_classes) >= 256:
+        _twin_classes.clear()
+    _twin_classes[key] = twin
+    return twin
+
+
+def _twin(stream: Any, state: StreamState, items: Iterator[Any] | AsyncIterator[Any], is_async: bool) -> Any:
+    """An instance of the stream's twin class sharing its ``__dict__`` (None when its class has none): to the
+    user it is the stream (``type`` aside), its methods read the same attributes, and it is freed by
+    reference counting when the user drops it, which is what tells an abandoned stream (the stream itself
+    usually sits in a reference cycle with its generator and waits for the cyclic collector)."""
+    key = (type(stream), is_async)
+    twin_class = _twin_classes[key] if key in _twin_classes else _twin_class(*key)
+    if twin_class is None:
+        return None
+    twin: Any = object.__new__(twin_class)
+    twin.__dict__ = stream.__dict__
+    twin.__wrapped__ = stream
+    twin._self_iter = items
+    twin._self_state = state
+    return twin
+
+
 def is_async_stream(obj: Any) -> bool:
     """True for objects iterated with ``async for``."""
     return hasattr(obj, "__aiter__") or (hasattr(obj, "__aenter__") and not hasattr(obj, "__iter__"))
@@ -365,20 +457,16 @@ def span_stream(
     ``items`` is the iterator that iterating ``stream`` only hands on (an SDK stream whose ``__iter__`` is
     ``for item in self._iterator: yield item``): the proxy reads it directly, so the user's loop goes through
     one layer, the proxy's, instead of two. ``is_async`` says which proxy to use when the caller knows.
+    With ``items`` and nothing to run per item, a stream whose state is all in its ``__dict__`` gets a twin
+    instead of a proxy: cheaper to make and to iterate, and freed (so an abandoned stream's span ended) as
+    soon as the user drops it, where the stream itself may wait in a reference cycle for the collector.
     """
-
-    def on_finish(reason: str, error: BaseException | None) -> None:
-        if reason == "exhausted" and outputs is None:
-            span.end()  # read to the end: nothing to record but the end (the usual case, kept short)
-        else:
-            end_stream_span(span, reason, error, state.count, outputs)
-
     if is_async is None:
         is_async = is_async_stream(stream)
-    proxy = (AsyncStreamProxy if is_async else StreamProxy)(
-        stream, on_item, on_finish, name=name, collect=collect
-    )
-    if items is not None:
-        proxy._self_iter = items
-    state: StreamState = proxy._self_state
-    return proxy
+    # the state ends the span itself: no closure over it, so nothing but the proxy keeps it alive
+    state = StreamState(on_item, None, name, collect, span, outputs)
+    if items is not None and on_item is None and collect is None:
+        twin = _twin(stream, state, items, is_async)
+        if twin is not None:
+            return twin
+    return (AsyncStreamProxy if is_async else StreamProxy)(stream, state=state, items=items)

@@ -21,9 +21,7 @@ from typing import Any
 
 from spanlog.entities import NoOpSpan, SpanType
 from spanlog.plugins import (
-    AsyncStreamProxy,
     AutologContext,
-    StreamProxy,
     activate_span,
     deactivate_span,
     span_stream,
@@ -361,6 +359,12 @@ def _stream(api: Api, ctx: AutologContext, span: Any, instance: Any, kwargs: Any
         raise
 
 
+def _unfinished(stream: Any) -> bool:
+    """True for a stream spanlog handed out (``span_stream``'s proxy or twin) whose span has not ended."""
+    state = getattr(stream, "_self_state", None) if isinstance(stream, SDK.streams) else None
+    return isinstance(state, StreamState) and not state.finished
+
+
 def close_helper_stream(
     call: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> Any:
@@ -370,7 +374,7 @@ def close_helper_stream(
         return call(*args, **kwargs)
     finally:
         raw = getattr(instance, "_raw_stream", None)
-        if isinstance(raw, StreamProxy) and not raw.finished:
+        if _unfinished(raw):
             raw.close()
 
 
@@ -382,7 +386,7 @@ async def aclose_helper_stream(
         return await call(*args, **kwargs)
     finally:
         raw = getattr(instance, "_raw_stream", None)
-        if isinstance(raw, AsyncStreamProxy) and not raw.finished:
+        if _unfinished(raw):
             closing = raw.close()
             if inspect.isawaitable(closing):
                 await closing
