@@ -159,6 +159,22 @@ def test_with_block_close_and_next() -> None:
     assert the_span().events[-1].attributes == closed_early("closed", 1)
 
 
+class Entering(SdkStream):
+    """A stream manager: ``with`` hands out another stream, the one to read."""
+
+    def __enter__(self) -> SdkStream:  # type: ignore[override]
+        return SdkStream(["x", "y"])
+
+
+def test_a_twin_follows_into_the_stream_its_with_block_enters() -> None:
+    twin = traced(Entering(["a"]))
+    with twin as inner:
+        assert isinstance(inner, wrapt.ObjectProxy) and isinstance(inner, SdkStream)
+        assert list(inner) == ["x", "y"]
+    span = the_span()  # ended once, when the entered stream ran out
+    assert span.status.status_code is SpanStatusCode.OK and span.events == []
+
+
 def test_a_failing_stream_is_an_error_and_the_user_gets_its_exception() -> None:
     twin = traced(SdkStream(["a", "b", "c"], fail_at=1))
     received = []

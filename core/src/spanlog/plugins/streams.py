@@ -125,6 +125,8 @@ class StreamState:
 class _StreamProxyBase(wrapt.ObjectProxy):
     """What the sync and async proxies share: the stream's state, the entered stream, and the end on collection."""
 
+    _proxy_class: Any  # the proxy class of this kind (sync or async), set below
+
     def __init__(
         self,
         wrapped: Any,
@@ -150,8 +152,7 @@ class _StreamProxyBase(wrapt.ObjectProxy):
         proper, a proxy of that stream sharing this state."""
         if entered is self.__wrapped__:
             return self
-        proxy_class = StreamProxy if isinstance(self, StreamProxy) else AsyncStreamProxy
-        return proxy_class(entered, state=self._self_state)
+        return self._proxy_class(entered, state=self._self_state)
 
     def __del__(self) -> None:
         try:
@@ -333,6 +334,9 @@ class AsyncStreamProxy(_StreamProxyBase):
             self._self_state.finish("exited", exc)
 
 
+StreamProxy._proxy_class = StreamProxy  # what _follow wraps an entered stream in (for twins too)
+AsyncStreamProxy._proxy_class = AsyncStreamProxy
+
 # -- twins: the stream's own class, without a proxy in between ----------------------------------------------
 
 _TWIN_METHODS = {
@@ -369,12 +373,18 @@ def _twin_class(cls: type, is_async: bool) -> type | None:
                 "__qualname__": cls.__qualname__,
                 "__del__": _StreamProxyBase.__del__,
                 "_follow": _StreamProxyBase._follow,
+                "_proxy_class": proxy_class,
             }
             for name in _TWIN_METHODS[is_async]:
                 if hasattr(cls, name):
                     namespace[name] = getattr(proxy_class, name)
+            # the twin reads ``items`` itself, whatever the class iterates with
             if is_async:
-                namespace["_closing"] = AsyncStreamProxy._closing
+                namespace.update(
+                    __aiter__=AsyncStreamProxy.__aiter__,
+                    __anext__=AsyncStreamProxy.__anext__,
+                    _closing=AsyncStreamProxy._closing,
+                )
             else:
                 namespace["__iter__"] = StreamProxy._iterate  # the proxy's __iter__ without its check
             twin = type(cls.__name__, (cls,), namespace)
