@@ -339,9 +339,10 @@ AsyncStreamProxy._proxy_class = AsyncStreamProxy
 
 # -- twins: the stream's own class, without a proxy in between ----------------------------------------------
 
+# what a twin takes from the proxy where its class has one; it always iterates as the proxy does
 _TWIN_METHODS = {
-    False: ("__iter__", "__next__", "close", "__enter__", "__exit__"),
-    True: ("__aiter__", "__anext__", "close", "aclose", "__aenter__", "__aexit__"),
+    False: ("__next__", "close", "__enter__", "__exit__"),
+    True: ("close", "aclose", "__aenter__", "__aexit__"),
 }
 _twin_classes: dict[tuple[type, bool], type | None] = {}
 
@@ -378,7 +379,6 @@ def _twin_class(cls: type, is_async: bool) -> type | None:
             for name in _TWIN_METHODS[is_async]:
                 if hasattr(cls, name):
                     namespace[name] = getattr(proxy_class, name)
-            # the twin reads ``items`` itself, whatever the class iterates with
             if is_async:
                 namespace.update(
                     __aiter__=AsyncStreamProxy.__aiter__,
