@@ -352,10 +352,7 @@ def _twin_class(cls: type, is_async: bool) -> type | None:
     iteration, close and ``with`` with the proxy's methods. None for a class whose instances keep state
     outside their ``__dict__`` (slots), finalize themselves (``__del__``), are generators (``send``) or
     handle their own attributes (``__setattr__``, ``__getattribute__``): a proxy wraps those. Made once per
-    class."""
-    key = (cls, is_async)
-    if key in _twin_classes:
-        return _twin_classes[key]
+    class: ``_twin`` looks in ``_twin_classes`` first and calls this only for a class not there yet."""
     twin: type | None = None
     proxy_class: Any = AsyncStreamProxy if is_async else StreamProxy
     try:
@@ -393,7 +390,7 @@ def _twin_class(cls: type, is_async: bool) -> type | None:
         twin = None
     if len(_twin_classes) >= 256:
         _twin_classes.clear()
-    _twin_classes[key] = twin
+    _twin_classes[cls, is_async] = twin
     return twin
 
 
